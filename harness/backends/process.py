@@ -1,0 +1,210 @@
+"""The process backend: a host is a state directory plus tagged processes bound
+to the host's own 127.x.y.z address. It needs nothing installed beyond Python.
+
+Replacing a service's release restarts that service from the other release
+with the same state directory; a reboot kills every process of the host
+(instances included, unless migrated away) and starts its services again.
+"""
+from __future__ import annotations
+
+import hashlib
+import logging
+import subprocess
+from pathlib import Path
+
+from harness.backends import procutil
+from harness.backends.base import BaseBackend, ExecResult, HostSpec
+from harness.clouds import minicloud
+from harness.errors import DeployError, UsageError
+from harness.runstate import HostState, RunState, ServiceState
+from harness.waiting import wait_http_ok
+
+LOG = logging.getLogger(__name__)
+
+
+def allocate_subnet(run_id: str) -> str:
+    """A 127.A.B prefix for the run, free of listeners, stable for a run id."""
+    busy = {".".join(a.split(".")[:3]) for a in procutil.listening_addresses()}
+    digest = int(hashlib.sha256(run_id.encode()).hexdigest(), 16)
+    for attempt in range(256 * 200):
+        value = (digest + attempt) % (240 * 256)
+        prefix = f"127.{10 + value // 256}.{value % 256}"
+        if prefix not in busy:
+            return prefix
+    raise DeployError("no free 127.x.y.0/24 range on loopback")  # pragma: no cover
+
+
+class ProcessBackend(BaseBackend):
+    """Hosts as local processes on their own loopback addresses."""
+
+    name = "process"
+
+    def __init__(self, state: RunState, database: str | None = None) -> None:
+        super().__init__(state.run_id)
+        self.state = state
+        self.prefix = state.extra.setdefault("subnet", allocate_subnet(state.run_id))
+        self.database = database or f"sqlite:///{state.directory / 'cloud.db'}"
+        state.extra.setdefault("database", self.database)
+
+    # -- layout -------------------------------------------------------------
+    def host_dir(self, host: str) -> Path:
+        return self.state.directory / "hosts" / host
+
+    def config_path(self, host: str) -> Path:
+        return self.host_dir(host) / "config.json"
+
+    def log_path(self, host: str, service: str) -> Path:
+        return self.state.directory / "logs" / host / f"{service}.log"
+
+    def assign_address(self, spec: HostSpec) -> str:
+        if spec.address:
+            return spec.address
+        index = len(self.state.hosts) + 1
+        return f"{self.prefix}.{index}"
+
+    def address(self, host: str) -> str:
+        return self._host(host).address
+
+    def _host(self, host: str) -> HostState:
+        try:
+            return self.state.hosts[host]
+        except KeyError:
+            raise UsageError(
+                f"no host {host!r} in run {self.run_id}; hosts: {', '.join(self.state.hosts)}") from None
+
+    def _service(self, host: str, service: str) -> ServiceState:
+        state = self._host(host)
+        try:
+            return state.services[service]
+        except KeyError:
+            raise UsageError(
+                f"host {host!r} runs no {service!r}; it runs: {', '.join(state.services)}") from None
+
+    # -- hosts --------------------------------------------------------------
+    def register_host(self, spec: HostSpec) -> HostState:
+        """Record the host (address, services) without starting anything."""
+        address = self.assign_address(spec)
+        state = HostState(name=spec.name, roles=list(spec.roles), address=address,
+                          services={s: ServiceState(release=r, port=minicloud.PORTS.get(s))
+                                    for s, r in spec.services.items()})
+        self.state.hosts[spec.name] = state
+        self.state.save()
+        return state
+
+    def write_config(self, host: str, layout: minicloud.CloudLayout) -> None:
+        state = self._host(host)
+        config = minicloud.host_config(
+            host, state.address, self.host_dir(host) / "state",
+            {s: v.release for s, v in state.services.items()}, layout)
+        (self.host_dir(host) / "state").mkdir(parents=True, exist_ok=True)
+        minicloud.write_host_config(self.config_path(host), config)
+
+    def create_host(self, spec: HostSpec) -> None:
+        if spec.name not in self.state.hosts:
+            self.register_host(spec)
+        for service in self._host(spec.name).services:
+            self.start_service(spec.name, service)
+
+    def start_service(self, host: str, service: str, wait: bool = True) -> None:
+        state = self._host(host)
+        svc = self._service(host, service)
+        self._sync_config_release(host)
+        proc = procutil.spawn(
+            minicloud.service_command(service, self.config_path(host)),
+            run_id=self.run_id, host=host, service=service,
+            log_path=self.log_path(host, service), cwd=minicloud.MINICLOUD_SOURCE,
+            env=minicloud.process_env())
+        svc.pid = proc.pid
+        self.state.save()
+        LOG.info("started %s on %s (%s) at %s, pid %d", service, host, state.address, svc.release, proc.pid)
+        if wait:
+            self.wait_ready(host, service)
+
+    def wait_ready(self, host: str, service: str, timeout: float = 30.0) -> None:
+        svc = self._service(host, service)
+        url = minicloud.health_url(self.address(host), service)
+
+        def died() -> str | None:
+            if svc.pid is not None and not procutil.alive(svc.pid):
+                return f"{service} on {host} exited during start"
+            return None
+
+        wait_http_ok(url, timeout=timeout, what=f"{service} on {host}", abort=died,
+                     evidence=lambda: self.logs(host, service, tail=20))
+
+    def _sync_config_release(self, host: str) -> None:
+        """Rewrite the host config's per-service releases from the run state."""
+        path = self.config_path(host)
+        if not path.exists():
+            return
+        import json
+        config = json.loads(path.read_text())
+        config["releases"] = {s: v.release for s, v in self._host(host).services.items()}
+        minicloud.write_host_config(path, config)
+
+    def stop_service(self, host: str, service: str, timeout: float = 15.0) -> None:
+        svc = self._service(host, service)
+        pids = procutil.tagged_pids(self.run_id, host, service)
+        # A hypervisor's instances carry its service tag too: they are not the
+        # service and must survive its restart; only the service's own pid goes.
+        targets = [svc.pid] if svc.pid else []
+        if not targets:
+            targets = pids[:1]
+        procutil.stop_pids(targets, timeout)
+        svc.pid = None
+        self.state.save()
+
+    def kill_service(self, host: str, service: str) -> None:
+        svc = self._service(host, service)
+        if svc.pid:
+            procutil.stop_pids([svc.pid], 0.0)
+        svc.pid = None
+        self.state.save()
+
+    def replace_service(self, host: str, service: str, release: str, timeout: float = 15.0) -> None:
+        self.stop_service(host, service, timeout)
+        self._service(host, service).release = release
+        self.state.save()
+        self.start_service(host, service)
+
+    def reboot_host(self, host: str) -> None:
+        procutil.reap(self.run_id, host=host, timeout=0.0)
+        for svc in self._host(host).services.values():
+            svc.pid = None
+        self.state.save()
+        for service in self._host(host).services:
+            self.start_service(host, service)
+
+    def exec(self, host: str, command: list[str], timeout: float = 60.0) -> ExecResult:
+        """Run a command as if on the host: cwd is the host dir, its config at $MINICLOUD_CONFIG."""
+        env = {**minicloud.process_env(), "MINICLOUD_CONFIG": str(self.config_path(host))}
+        import os
+        try:
+            done = subprocess.run(command, cwd=minicloud.MINICLOUD_SOURCE, env={**os.environ, **env},
+                                  capture_output=True, text=True, timeout=timeout, check=False)
+        except subprocess.TimeoutExpired as exc:
+            return ExecResult(124, exc.stdout or "" if isinstance(exc.stdout, str) else "",
+                              f"timed out after {timeout}s")
+        return ExecResult(done.returncode, done.stdout, done.stderr)
+
+    def manage(self, host: str, *args: str, timeout: float = 60.0) -> ExecResult:
+        """Run minicloud's admin CLI with the host's config."""
+        return self.exec(host, minicloud.manage_command(self.config_path(host), *args), timeout)
+
+    def logs(self, host: str, service: str, tail: int | None = None) -> str:
+        path = self.log_path(host, service)
+        try:
+            text = path.read_text(errors="replace")
+        except FileNotFoundError:
+            return ""
+        if tail is not None:
+            text = "\n".join(text.splitlines()[-tail:])
+        return text
+
+    def destroy(self) -> None:
+        procutil.reap(self.run_id)
+        for host in self.state.hosts.values():
+            for svc in host.services.values():
+                svc.pid = None
+        self.state.status = "down"
+        self.state.save()

@@ -1,0 +1,154 @@
+"""``rollgate up``, ``down``, ``status`` and ``fault``: a cloud's lifecycle."""
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+import click
+
+from harness.backends import procutil
+from harness.backends.process import ProcessBackend
+from harness.deploy import all_in_one, deploy
+from harness.errors import UsageError
+from harness.runstate import RunState, check_run_id, list_runs, new_run_id
+from harness.timeline import FAULT, Timeline
+from harness.waiting import http_ok
+
+
+@click.command()
+@click.option("--release", default="1.0", show_default=True, help="minicloud release of every service.")
+@click.option("--computes", default=3, show_default=True, type=int, help="Number of compute hosts.")
+@click.option("--run-id", default=None, help="Run id (default: a new one).")
+def up(release: str, computes: int, run_id: str | None) -> None:
+    """Start an all-in-one minicloud on loopback and leave it running.
+
+    Hosts are ``controller`` and ``compute-1`` ... ``compute-N``; writes
+    ``results/<run-id>/clouds.yaml`` (cloud ``rollgate``, admin credentials).
+    """
+    run_id = check_run_id(run_id or new_run_id())
+    try:
+        existing = RunState.load(run_id)
+    except UsageError:
+        existing = None
+    if existing and existing.status in ("up", "deploying"):
+        raise UsageError(f"run {run_id} exists and is {existing.status}; `rollgate down {run_id}` first")
+    hosts = all_in_one(release, computes)
+    state = RunState(run_id=run_id, backend="process")
+    deploy(state, hosts)
+    click.echo(f"run {run_id}: up in {state.extra['deploy_seconds']}s")
+    click.echo(f"  clouds.yaml: {state.directory / 'clouds.yaml'} (cloud: rollgate)")
+    for host in state.hosts.values():
+        click.echo(f"  {host.name:<12} {host.address:<15} " + ", ".join(
+            f"{s}@{v.release}" for s, v in host.services.items()))
+    click.echo(f"stop it with: rollgate down {run_id}")
+
+
+@click.command()
+@click.argument("run_id", required=False)
+@click.option("--all", "all_runs", is_flag=True, help="Stop every rollgate run on this machine.")
+def down(run_id: str | None, all_runs: bool) -> None:
+    """Stop everything of a run (also one whose `up` was killed)."""
+    if bool(run_id) == all_runs:
+        raise UsageError("give a RUN_ID or --all")
+    if all_runs:
+        pids = procutil.reap(None)
+        for state in list_runs():
+            if state.status != "down":
+                state.status = "down"
+                state.save()
+        click.echo(f"stopped {len(pids)} processes of all runs")
+        return
+    assert run_id is not None
+    check_run_id(run_id)
+    pids = procutil.reap(run_id)
+    try:
+        state = RunState.load(run_id)
+    except UsageError:
+        if not pids:
+            raise
+        click.echo(f"run {run_id}: no run.json; stopped {len(pids)} tagged processes")
+        return
+    ProcessBackend(state).destroy()
+    click.echo(f"run {run_id}: down ({len(pids)} processes stopped)")
+
+
+def _health(address: str, port: int | None) -> str:
+    if not port:
+        return "-"
+    try:
+        return "ok" if http_ok(f"http://{address}:{port}/healthz", timeout=1.0) else "bad"
+    except OSError:
+        return "down"
+
+
+@click.command()
+@click.argument("run_id", required=False)
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def status(run_id: str | None, as_json: bool) -> None:
+    """Show runs, or one run's hosts, services, releases and health."""
+    runs = [RunState.load(run_id)] if run_id else list_runs()
+    out: list[dict[str, Any]] = []
+    for state in runs:
+        hosts = {}
+        for host in state.hosts.values():
+            hosts[host.name] = {
+                "address": host.address, "roles": host.roles,
+                "services": {s: {"release": v.release, "pid": v.pid,
+                                 "health": _health(host.address, v.port) if state.status == "up" else "-"}
+                             for s, v in host.services.items()}}
+        out.append({"run_id": state.run_id, "status": state.status, "backend": state.backend,
+                    "hosts": hosts})
+    if as_json:
+        click.echo(json.dumps(out, indent=2))
+        return
+    if not out:
+        click.echo("no runs")
+    for run in out:
+        click.echo(f"{run['run_id']}  {run['status']}  ({run['backend']})")
+        if run_id:
+            for name, host in run["hosts"].items():
+                for service, info in host["services"].items():
+                    click.echo(f"  {name:<12} {host['address']:<15} {service:<14} "
+                               f"{info['release']:<14} {info['health']}")
+
+
+@click.command()
+@click.argument("run_id")
+@click.argument("host")
+@click.argument("service")
+@click.option("--kill", "action", flag_value="kill", help="SIGKILL the service (it stays down).")
+@click.option("--stop-for", type=float, default=None,
+              help="Stop the service (SIGTERM) for SECONDS, then start it again.")
+def fault(run_id: str, host: str, service: str, action: str | None, stop_for: float | None) -> None:
+    """Inject a fault into a running cloud: kill a service, or stop it for a while."""
+    if (action is None) == (stop_for is None):
+        raise UsageError("give exactly one of --kill or --stop-for SECONDS")
+    state = RunState.load(run_id)
+    backend = ProcessBackend(state)
+    svc = backend._service(host, service)
+    if not svc.pid or not procutil.alive(svc.pid):
+        raise UsageError(f"{service} on {host} is not running")
+    with Timeline(state.directory / "timeline.jsonl") as timeline:
+        if action == "kill":
+            timeline.emit({"kind": FAULT, "host": host, "service": service, "action": "kill"})
+            backend.kill_service(host, service)
+            click.echo(f"killed {service} on {host}")
+            return
+        assert stop_for is not None
+        # A stop is real: SIGTERM (the listener closes, clients are refused),
+        # S seconds down, then the same release starts again. The events mark
+        # when it stopped and when it answered again: the true outage window.
+        stopped = time.monotonic()
+        timeline.emit({"kind": FAULT, "host": host, "service": service, "action": "stop",
+                       "t": stopped, "duration": stop_for})
+        backend.stop_service(host, service)
+        time.sleep(max(0.0, stop_for - (time.monotonic() - stopped)))  # the fault's length, not a wait
+        backend.start_service(host, service)
+        timeline.emit({"kind": FAULT, "host": host, "service": service, "action": "ready",
+                       "t": time.monotonic(), "stopped": stopped})
+        click.echo(f"stopped {service} on {host} for {stop_for}s; back after "
+                   f"{time.monotonic() - stopped:.2f}s")
+
+
+COMMANDS = [up, down, status, fault]
