@@ -41,9 +41,9 @@ def main(verbose: bool) -> None:
 
 
 def _register() -> None:
-    from harness.commands import cloud
+    from harness.commands import cloud, images
 
-    for module in (cloud,):
+    for module in (cloud, images):
         for command in module.COMMANDS:
             main.add_command(command)
 

@@ -95,7 +95,8 @@ class ProcessBackend(BaseBackend):
         state = self._host(host)
         config = minicloud.host_config(
             host, state.address, self.host_dir(host) / "state",
-            {s: v.release for s, v in state.services.items()}, layout)
+            {s: v.release for s, v in state.services.items()}, layout,
+            extra=self.state.extra.get("config_overrides"))
         (self.host_dir(host) / "state").mkdir(parents=True, exist_ok=True)
         minicloud.write_host_config(self.config_path(host), config)
 

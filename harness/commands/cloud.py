@@ -151,4 +151,27 @@ def fault(run_id: str, host: str, service: str, action: str | None, stop_for: fl
                    f"{time.monotonic() - stopped:.2f}s")
 
 
-COMMANDS = [up, down, status, fault]
+@click.command()
+@click.option("--release", default="1.0", show_default=True, help="minicloud release of every service.")
+@click.option("--computes", default=3, show_default=True, type=int, help="Number of compute hosts.")
+@click.option("--run-id", default=None, help="Run id (default: a new one).")
+@click.option("--keep", is_flag=True, help="Leave the cloud running afterwards (for debugging).")
+def smoke(release: str, computes: int, run_id: str | None, keep: bool) -> None:
+    """Start minicloud, run the smoke check, stop it. Exit 0 PASS, 1 FAIL, 2 ERROR."""
+    from harness.smoke import run_smoke
+
+    run_id = check_run_id(run_id or new_run_id())
+    state = RunState(run_id=run_id, backend="process")
+    backend = None
+    try:
+        backend = deploy(state, all_in_one(release, computes))
+        click.echo(f"run {run_id}: minicloud {release} up in {state.extra['deploy_seconds']}s")
+        for line in run_smoke(state):
+            click.echo(f"  ok: {line}")
+        click.echo(f"PASS: smoke check of minicloud {release} (results/{run_id})")
+    finally:
+        if backend is not None and not keep:
+            backend.destroy()
+
+
+COMMANDS = [up, down, status, fault, smoke]
