@@ -41,9 +41,9 @@ def main(verbose: bool) -> None:
 
 
 def _register() -> None:
-    from harness.commands import cloud, images
+    from harness.commands import cloud, images, observe, plan, report
 
-    for module in (cloud, images):
+    for module in (cloud, images, observe, plan, report):
         for command in module.COMMANDS:
             main.add_command(command)
 

@@ -48,6 +48,8 @@ def deploy(state: RunState, hosts: Sequence[HostSpec], timeout: float = 60.0) ->
     state.save()
     try:
         for spec in hosts:
+            if "lb" in spec.roles:
+                spec.services.setdefault("haproxy", "system")
             backend.register_host(spec)
         roles = {h.name: list(h.roles) for h in hosts}
         addresses = {h.name: backend.address(h.name) for h in hosts}
@@ -88,11 +90,12 @@ def deploy(state: RunState, hosts: Sequence[HostSpec], timeout: float = 60.0) ->
 
 def _sync_database(backend: ProcessBackend, controller: str) -> None:
     """Create the schema at the controller's release (expand and contract heads)."""
-    result = backend.manage(controller, "db", "sync")
-    if not result.ok:
-        raise DeployError(
-            f"minicloud-manage db sync failed (exit {result.rc}): "
-            f"{(result.stderr or result.stdout).strip()[-2000:]}")
+    for phase in ("expand", "contract"):
+        result = backend.manage(controller, "db", phase)
+        if not result.ok:
+            raise DeployError(
+                f"minicloud-manage db {phase} failed (exit {result.rc}): "
+                f"{(result.stderr or result.stdout).strip()[-2000:]}")
 
 
 def connect(state: RunState, cloud: str = "rollgate") -> Any:

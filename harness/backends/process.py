@@ -9,15 +9,17 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import shutil
 import subprocess
+import tempfile
 from pathlib import Path
 
-from harness.backends import procutil
+from harness.backends import haproxy, procutil
 from harness.backends.base import BaseBackend, ExecResult, HostSpec
 from harness.clouds import minicloud
 from harness.errors import DeployError, UsageError
 from harness.runstate import HostState, RunState, ServiceState
-from harness.waiting import wait_http_ok
+from harness.waiting import wait_http_ok, wait_until
 
 LOG = logging.getLogger(__name__)
 
@@ -91,8 +93,29 @@ class ProcessBackend(BaseBackend):
         self.state.save()
         return state
 
+    def runtime_dir(self) -> Path:
+        """Short-path directory for unix sockets (108-byte limit), removed on destroy."""
+        path = Path(tempfile.gettempdir()) / f"rollgate-{self.run_id}"
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+    def lb_api(self, host: str) -> haproxy.RuntimeAPI:
+        return haproxy.RuntimeAPI(self.runtime_dir() / f"{host}-haproxy.sock")
+
+    def write_lb_config(self, host: str) -> None:
+        """haproxy.cfg on the lb host, balancing over every controller."""
+        backends = [haproxy.Backend(h.name, h.address) for h in self.state.hosts.values()
+                    if "controller" in h.roles]
+        text = haproxy.render_config(self.address(host), backends,
+                                     str(self.runtime_dir() / f"{host}-haproxy.sock"))
+        path = self.host_dir(host) / "haproxy.cfg"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+
     def write_config(self, host: str, layout: minicloud.CloudLayout) -> None:
         state = self._host(host)
+        if "lb" in state.roles:
+            self.write_lb_config(host)
         config = minicloud.host_config(
             host, state.address, self.host_dir(host) / "state",
             {s: v.release for s, v in state.services.items()}, layout,
@@ -111,7 +134,7 @@ class ProcessBackend(BaseBackend):
         svc = self._service(host, service)
         self._sync_config_release(host)
         proc = procutil.spawn(
-            minicloud.service_command(service, self.config_path(host)),
+            self._command(host, service),
             run_id=self.run_id, host=host, service=service,
             log_path=self.log_path(host, service), cwd=minicloud.MINICLOUD_SOURCE,
             env=minicloud.process_env())
@@ -121,17 +144,26 @@ class ProcessBackend(BaseBackend):
         if wait:
             self.wait_ready(host, service)
 
+    def _command(self, host: str, service: str) -> list[str]:
+        if service == "haproxy":
+            return ["haproxy", "-f", str(self.host_dir(host) / "haproxy.cfg"), "-db"]
+        return minicloud.service_command(service, self.config_path(host))
+
     def wait_ready(self, host: str, service: str, timeout: float = 30.0) -> None:
         svc = self._service(host, service)
-        url = minicloud.health_url(self.address(host), service)
 
         def died() -> str | None:
             if svc.pid is not None and not procutil.alive(svc.pid):
                 return f"{service} on {host} exited during start"
             return None
 
-        wait_http_ok(url, timeout=timeout, what=f"{service} on {host}", abort=died,
-                     evidence=lambda: self.logs(host, service, tail=20))
+        evidence = lambda: self.logs(host, service, tail=20)  # noqa: E731
+        if service == "haproxy":
+            wait_until(lambda: "Name: HAProxy" in self.lb_api(host).command("show info"),
+                       timeout=timeout, what=f"haproxy on {host}", abort=died, evidence=evidence)
+            return
+        url = minicloud.health_url(self.address(host), service)
+        wait_http_ok(url, timeout=timeout, what=f"{service} on {host}", abort=died, evidence=evidence)
 
     def _sync_config_release(self, host: str) -> None:
         """Rewrite the host config's per-service releases from the run state."""
@@ -207,5 +239,6 @@ class ProcessBackend(BaseBackend):
         for host in self.state.hosts.values():
             for svc in host.services.values():
                 svc.pid = None
+        shutil.rmtree(Path(tempfile.gettempdir()) / f"rollgate-{self.run_id}", ignore_errors=True)
         self.state.status = "down"
         self.state.save()

@@ -23,6 +23,7 @@ ROLE_SERVICES: dict[str, tuple[str, ...]] = {
     "controller": ("identity", "image", "conductor", "scheduler", "compute-api"),
     "network": ("datapath", "network"),
     "compute": ("hypervisor", "compute-agent"),
+    "lb": ("haproxy",),  # not a minicloud service: Debian's HAProxy
 }
 ROLE_ORDER = ("db", "lb", "controller", "network", "compute")
 
@@ -72,19 +73,29 @@ class CloudLayout:
     database: str
 
 
-def layout(addresses: dict[str, str], roles: dict[str, list[str]], database: str,
-           lb_address: str | None = None) -> CloudLayout:
-    """Endpoints of a cloud from its hosts' addresses and roles (first host of a role)."""
+#: endpoints a load balancer fronts when the topology has one
+LB_FRONTED = ("identity", "image", "compute", "conductor", "scheduler")
+
+
+def layout(addresses: dict[str, str], roles: dict[str, list[str]], database: str) -> CloudLayout:
+    """Endpoints of a cloud from its hosts' addresses and roles.
+
+    Without a load balancer each endpoint is the first host of its role; with
+    one, the controllers' endpoints (public APIs and RPC) go through it.
+    """
     endpoints: dict[str, str] = {}
     for host, host_roles in roles.items():
         for service in services_for(host_roles):
             name = ENDPOINT_OF_SERVICE.get(service)
             if name and name not in endpoints:
                 endpoints[name] = f"http://{addresses[host]}:{PORTS[service]}"
-    public = {}
-    if lb_address:
-        public = {"identity": f"http://{lb_address}:5000", "compute": f"http://{lb_address}:8774"}
-    return CloudLayout(endpoints=endpoints, public_endpoints=public, database=database)
+    lb = next((h for h, r in roles.items() if "lb" in r), None)
+    if lb:
+        for name in LB_FRONTED:
+            if name in endpoints:
+                port = endpoints[name].rsplit(":", 1)[1]
+                endpoints[name] = f"http://{addresses[lb]}:{port}"
+    return CloudLayout(endpoints=endpoints, public_endpoints={}, database=database)
 
 
 def host_config(host: str, address: str, state_dir: Path, releases: dict[str, str],

@@ -17,15 +17,26 @@ from harness.waiting import http_ok
 
 
 @click.command()
-@click.option("--release", default="1.0", show_default=True, help="minicloud release of every service.")
-@click.option("--computes", default=3, show_default=True, type=int, help="Number of compute hosts.")
+@click.argument("scenario", required=False, type=click.Path(dir_okay=False))
+@click.option("--release", default="1.0", show_default=True,
+              help="minicloud release of every service (all-in-one only).")
+@click.option("--computes", default=3, show_default=True, type=int,
+              help="Number of compute hosts (all-in-one only).")
 @click.option("--run-id", default=None, help="Run id (default: a new one).")
-def up(release: str, computes: int, run_id: str | None) -> None:
-    """Start an all-in-one minicloud on loopback and leave it running.
+def up(scenario: str | None, release: str, computes: int, run_id: str | None) -> None:
+    """Start a minicloud on loopback and leave it running.
 
-    Hosts are ``controller`` and ``compute-1`` ... ``compute-N``; writes
+    With SCENARIO, its topology (hosts, roles, releases; a load balancer in
+    front of the controllers where it has one). Without, an all-in-one cloud:
+    ``controller`` and ``compute-1`` ... ``compute-N``. Writes
     ``results/<run-id>/clouds.yaml`` (cloud ``rollgate``, admin credentials).
     """
+    if scenario:
+        from harness.scenario import load_scenario
+
+        hosts = [h.to_spec() for h in load_scenario(scenario).topology.hosts]
+    else:
+        hosts = all_in_one(release, computes)
     run_id = check_run_id(run_id or new_run_id())
     try:
         existing = RunState.load(run_id)
@@ -33,7 +44,6 @@ def up(release: str, computes: int, run_id: str | None) -> None:
         existing = None
     if existing and existing.status in ("up", "deploying"):
         raise UsageError(f"run {run_id} exists and is {existing.status}; `rollgate down {run_id}` first")
-    hosts = all_in_one(release, computes)
     state = RunState(run_id=run_id, backend="process")
     deploy(state, hosts)
     click.echo(f"run {run_id}: up in {state.extra['deploy_seconds']}s")

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from harness.smoke import floating_endpoint
-from tests.integration.test_minicloud_sdk import WAIT, boot
+from tests.integration.test_minicloud_sdk import boot, settle
 from tests.integration.writer import Writer, read_back
 
 pytestmark = pytest.mark.integration
@@ -23,10 +23,7 @@ def test_live_migration_loses_no_acknowledged_write(make_cloud: Any) -> None:
     writer.start()
     try:
         conn.compute.live_migrate_server(server, host=None, block_migration="auto")
-        conn.compute.wait_for_server(server, status="ACTIVE", wait=WAIT, interval=0.05)
-        moved = conn.compute.get_server(server.id)
-        # Keep writing a little after the switch so post-migration writes count too.
-        conn.compute.get_server(server.id)
+        moved = settle(conn, server)
     finally:
         report = writer.stop()
     assert moved.compute_host != source

@@ -19,6 +19,12 @@ def boot(conn: Any, name: str, count: int) -> list[Any]:
     return [conn.compute.wait_for_server(s, status="ACTIVE", wait=WAIT, interval=0.1) for s in servers]
 
 
+def settle(conn: Any, server: Any) -> Any:
+    """Wait until an action on ``server`` is over (re-read first: the sdk checks its cached status)."""
+    fresh = conn.compute.get_server(server.id)
+    return conn.compute.wait_for_server(fresh, status="ACTIVE", failures=["ERROR"], wait=WAIT, interval=0.05)
+
+
 def compute_service(conn: Any, host: str) -> Any:
     return next(s for s in conn.compute.services() if s.host == host and s.binary == "compute-agent")
 
@@ -47,8 +53,7 @@ def test_sdk_lifecycle_at_each_release(make_cloud: Any, release: str) -> None:
     # Live migration off the disabled host (the scheduler picks the target).
     victim = next(s for s in servers if s.compute_host == "compute-1")
     conn.compute.live_migrate_server(victim, host=None, block_migration="auto")
-    moved = conn.compute.wait_for_server(victim, status="ACTIVE", wait=WAIT, interval=0.1)
-    moved = conn.compute.get_server(victim.id)
+    moved = settle(conn, victim)
     assert moved.compute_host not in ("compute-1", None), moved.compute_host
     migrations = list(conn.compute.migrations())
     assert any(m.server_id == victim.id and m.status == "completed" for m in migrations), migrations

@@ -1,0 +1,6 @@
+"""Checks over the run's timeline: outage intervals, data-plane gaps, lost writes, SLOs.
+
+Everything here is pure: it reads events (``samples``) and returns typed results
+that cite the events proving them, so every verdict can be recomputed from
+``timeline.jsonl`` alone.
+"""

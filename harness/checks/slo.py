@@ -1,0 +1,188 @@
+"""SLO evaluation over the timeline: every violation cites the events proving it.
+
+The four promises (defaults in ``SloConfig``): no failed API request, no lost
+write, no data-plane gap per instance longer than 500 ms, and an API p99 during
+the upgrade within 3x the baseline p99. The p99 comparison uses the samplers'
+requests only: their mix is constant, so "before" and "during" compare like with
+like, whereas the users' mix (list vs create-and-wait) is random.
+"""
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from harness.checks.lost_writes import LostWrite, lost_writes
+from harness.checks.outages import EVIDENCE_LIMIT, DataPlaneGap, Outage, compute_outages, data_plane_gaps
+from harness.checks.phases import BEFORE, DURING, latency_by_phase, percentile, phases_of
+from harness.checks.samples import API, SAMPLER, Sample, samples_of
+from harness.traffic.config import SloConfig
+
+FAILED_API = "failed_api_requests"
+LOST_WRITES = "lost_writes"
+DATAPLANE_GAP = "dataplane_gap"
+API_P99 = "api_p99"
+
+
+@dataclass(frozen=True)
+class Violation:
+    """One broken promise: which SLO, where, when, what error, and the events."""
+
+    slo: str
+    target: str
+    message: str
+    window: tuple[float, float] | None
+    error: str | None
+    evidence: list[dict[str, Any]]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "slo": self.slo, "target": self.target, "message": self.message,
+            "window": [round(w, 6) for w in self.window] if self.window else None,
+            "error": self.error, "evidence": self.evidence,
+        }
+
+
+@dataclass
+class SloReport:
+    """What the checks found; ``passed`` decides the exit code (0 / 1)."""
+
+    violations: list[Violation]
+    outages: list[Outage]
+    gaps: dict[str, list[DataPlaneGap]]
+    lost: list[LostWrite]
+    acknowledged_writes: int
+    latency: dict[str, dict[str, Any]]
+    counts: dict[str, int]
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def passed(self) -> bool:
+        return not self.violations
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "verdict": "PASS" if self.passed else "FAIL",
+            "violations": [v.to_dict() for v in self.violations],
+            "counts": self.counts,
+            "outages": len(self.outages),
+            "longest_dataplane_gap_ms": {
+                target: round(gaps[0].duration_s * 1000, 1) for target, gaps in self.gaps.items() if gaps
+            },
+            "dataplane_gaps": {t: [g.to_row() for g in gaps] for t, gaps in self.gaps.items()},
+            "acknowledged_writes": self.acknowledged_writes,
+            "lost_writes": [{"target": w.target, "key": w.key, "error": w.error} for w in self.lost],
+            "latency": self.latency,
+            "notes": self.notes,
+        }
+
+
+def _failed_api(samples: Sequence[Sample], outages: Sequence[Outage]) -> list[Violation]:
+    violations = [
+        Violation(FAILED_API, outage.target,
+                  f"{outage.requests} failed API requests on {outage.target} for {outage.duration_s:.3f} s",
+                  (outage.start, outage.end), outage.error,
+                  [s.cite() for s in outage.failed[:EVIDENCE_LIMIT]])
+        for outage in outages if outage.kind == API
+    ]
+    by_op: dict[tuple[str, str, str], list[Sample]] = defaultdict(list)
+    for sample in samples:
+        if sample.kind == API and not sample.ok and sample.source != SAMPLER:
+            by_op[(sample.target, sample.op, sample.error or "")].append(sample)
+    for (target, op, error), failed in sorted(by_op.items()):
+        violations.append(Violation(
+            FAILED_API, target, f"{len(failed)} failed {op} requests on {target}",
+            (failed[0].t, max(s.end for s in failed)), error, [s.cite() for s in failed[:EVIDENCE_LIMIT]]))
+    return violations
+
+
+def _api_p99(samples: Sequence[Sample], phases: Sequence[Any], slo: SloConfig,
+             notes: list[str]) -> list[Violation]:
+    windows = {phase.name: phase for phase in phases}
+    if DURING not in windows:
+        notes.append("api_p99: no executor step in the timeline, nothing to compare with the baseline")
+        return []
+    probes = [s for s in samples if s.kind == API and s.source == SAMPLER and s.ok]
+    baseline = sorted(s.latency for s in probes if windows[BEFORE].contains(s.t))
+    during = [s for s in probes if windows[DURING].contains(s.t)]
+    if len(baseline) < slo.baseline_min_samples or not during:
+        notes.append(f"api_p99: {len(baseline)} baseline and {len(during)} upgrade samples, "
+                     f"need >= {slo.baseline_min_samples} and >= 1: not evaluated")
+        return []
+    base_p99 = percentile(baseline, 0.99)
+    during_p99 = percentile(sorted(s.latency for s in during), 0.99)
+    limit = max(slo.api_p99_ratio * base_p99, slo.api_p99_floor_ms / 1000)
+    if during_p99 <= limit:
+        return []
+    slowest = sorted(during, key=lambda s: -s.latency)[:EVIDENCE_LIMIT]
+    return [Violation(
+        API_P99, "api",
+        f"API p99 during the upgrade {during_p99 * 1000:.1f} ms > {limit * 1000:.1f} ms "
+        f"({slo.api_p99_ratio:g} x baseline p99 {base_p99 * 1000:.1f} ms)",
+        (windows[DURING].start, windows[DURING].end), None, [s.cite() for s in slowest])]
+
+
+def _annotate_stalls(violation: Violation, stalls: Sequence[tuple[float, float]]) -> Violation:
+    """Say so when a violation's window overlaps a freeze of the measuring process."""
+    if violation.window is None:
+        return violation
+    overlapping = [(a, b) for a, b in stalls if a < violation.window[1] and b > violation.window[0]]
+    if not overlapping:
+        return violation
+    frozen = sum(b - a for a, b in overlapping)
+    return Violation(violation.slo, violation.target,
+                     f"{violation.message} (overlaps {frozen * 1000:.0f} ms of harness stall)",
+                     violation.window, violation.error,
+                     [*violation.evidence,
+                      {"harness_stalls": [[round(a, 6), round(b, 6)] for a, b in overlapping]}])
+
+
+def evaluate(numbered: Sequence[tuple[int, dict[str, Any]]], slo: SloConfig,
+             window: tuple[float, float] | None = None, gap_report_ms: float = 100.0) -> SloReport:
+    """Judge the request events of ``numbered`` (restricted to ``window`` if given)."""
+    if window is not None:
+        numbered = [(n, e) for n, e in numbered if window[0] <= float(e.get("t", 0.0)) <= window[1]]
+    samples = samples_of(numbered)
+    notes: list[str] = []
+    if window is None:
+        window = (min((s.t for s in samples), default=0.0), max((s.end for s in samples), default=0.0))
+    outages = compute_outages(samples)
+    gaps = data_plane_gaps(samples, gap_report_ms)
+    lost, acknowledged = lost_writes(samples)
+    phases = phases_of((e for _, e in numbered), window[0], window[1] + 1e-9)
+    violations: list[Violation] = []
+
+    failed_api = [s for s in samples if s.kind == API and not s.ok]
+    if len(failed_api) > slo.max_failed_api_requests:
+        violations.extend(_failed_api(samples, outages))
+    if len(lost) > slo.max_lost_writes:
+        violations.extend(
+            Violation(LOST_WRITES, w.target, f"acknowledged write {w.key} on {w.target} is lost",
+                      (w.write.t, w.verify.end if w.verify else w.write.end), w.error, w.evidence())
+            for w in lost)
+    for target, target_gaps in gaps.items():
+        longest = target_gaps[0] if target_gaps else None
+        if longest is not None and longest.duration_s * 1000 > slo.max_dataplane_gap_ms:
+            violations.append(Violation(
+                DATAPLANE_GAP, target,
+                f"data plane of {target} answered nothing for {longest.duration_s * 1000:.0f} ms "
+                f"(limit {slo.max_dataplane_gap_ms:g} ms)",
+                (longest.start, longest.end), longest.error, longest.evidence()))
+    violations.extend(_api_p99(samples, phases, slo, notes))
+    stalls = [(float(e["t"]), float(e["end"])) for _, e in numbered if e.get("kind") == "harness_stall"]
+    if stalls:
+        longest = max(end - start for start, end in stalls)
+        notes.append(f"the traffic process itself froze {len(stalls)} times "
+                     f"(longest {longest * 1000:.0f} ms): requests in flight then were delayed "
+                     "by the harness, not the cloud")
+        violations = [_annotate_stalls(v, stalls) for v in violations]
+    counts = {
+        "requests": len(samples),
+        "api_requests": sum(1 for s in samples if s.kind == API),
+        "failed_api_requests": len(failed_api),
+        "dataplane_requests": sum(1 for s in samples if s.kind != API),
+        "failed_dataplane_requests": sum(1 for s in samples if s.kind != API and not s.ok),
+    }
+    return SloReport(violations, outages, gaps, lost, acknowledged,
+                     latency_by_phase(samples, phases), counts, notes)

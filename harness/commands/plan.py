@@ -1,0 +1,46 @@
+"""``rollgate plan SCENARIO``: print the upgrade plan before anything runs.
+
+The plan is data: printed for people, or as JSON (``--json``) to save, diff
+and replay. The seed is ``--seed``, else the scenario's ``seed``, else a fresh
+random one; it is always printed, because the same seed gives the same plan.
+"""
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+
+import click
+
+from harness.errors import UsageError
+from harness.executor.plan import build_plan
+from harness.scenario import load_scenario
+
+
+def choose_seed(cli_seed: int | None, scenario_seed: int | None) -> int:
+    """--seed wins, then the scenario's seed, then a fresh one (printed with the plan)."""
+    if cli_seed is not None:
+        return cli_seed
+    if scenario_seed is not None:
+        return scenario_seed
+    return secrets.randbelow(2**31)
+
+
+@click.command("plan")
+@click.argument("scenario", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--seed", type=click.IntRange(min=0), default=None,
+              help="Seed of every random choice (default: the scenario's, else random).")
+@click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON.")
+@click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Also save the plan as JSON to this file.")
+def plan_command(scenario: Path, seed: int | None, as_json: bool, output: Path | None) -> None:
+    """Print the upgrade plan of SCENARIO (validated first; nothing is touched)."""
+    model = load_scenario(scenario)
+    if model.upgrade is None:
+        raise UsageError(f"{scenario}: upgrade: missing: this scenario has nothing to plan")
+    plan = build_plan(model, choose_seed(seed, model.seed))
+    if output is not None:
+        plan.save(output)
+    click.echo(plan.to_json() if as_json else plan.render(), nl=False)
+
+
+COMMANDS = (plan_command,)

@@ -1,0 +1,65 @@
+"""The final read-back: every acknowledged write must still be readable after traffic.
+
+Runs in the harness process after Locust stopped. It reads the acknowledged
+writes from the timeline (not from Locust's memory, which died with it), GETs
+each key from its instance on one reused connection, and records each answer
+as a ``source: verify`` event, so the lost-write check can cite both the
+acknowledgement and the failed read-back.
+"""
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from collections.abc import Iterable
+from pathlib import Path
+
+from harness.checks.lost_writes import WRITE
+from harness.checks.samples import DATAPLANE, VERIFY, numbered_events, to_sample
+from harness.timeline import Timeline
+from harness.traffic.plan import InstanceTarget
+from harness.traffic.probe import REUSED, HttpProbe, RequestRecorder
+
+RETRIES = 3  # a refused connection is retried; an answer (even 404) is final
+
+
+def acknowledged_keys(timeline_path: str | Path, since: float) -> dict[str, list[str]]:
+    """instance name -> keys whose write was acknowledged at or after ``since``."""
+    keys: dict[str, list[str]] = defaultdict(list)
+    for line, event in numbered_events(timeline_path):
+        sample = to_sample(line, event)
+        if (sample is not None and sample.kind == DATAPLANE and sample.op == WRITE and sample.ok
+                and sample.source != VERIFY and sample.key is not None and sample.t >= since):
+            keys[sample.target].append(sample.key)
+    return keys
+
+
+def verify_writes(timeline_path: str | Path, timeline: Timeline, instances: Iterable[InstanceTarget],
+                  since: float, timeout_s: float = 2.0, deadline_s: float = 120.0) -> int:
+    """Read back every acknowledged key; returns how many were not readable."""
+    recorder = RequestRecorder(timeline)
+    by_name = {instance.name: instance for instance in instances}
+    deadline = time.monotonic() + deadline_s
+    missing = 0
+    for target, keys in sorted(acknowledged_keys(timeline_path, since).items()):
+        instance = by_name.get(target)
+        if instance is None:
+            continue
+        probe = HttpProbe(instance.host, instance.port, REUSED, timeout_s)
+        try:
+            for key in keys:
+                expected = key.rsplit("-", 1)[-1].lstrip("0").encode()
+                for attempt in range(RETRIES):
+                    result = probe.request("GET", f"/kv/{key}")
+                    if result.status is not None or attempt == RETRIES - 1 or time.monotonic() > deadline:
+                        break
+                    time.sleep(0.1 * (attempt + 1))
+                mismatch = result.ok and result.body.strip() != expected
+                ok = result.ok and not mismatch
+                missing += not ok
+                recorder.record(result, kind=DATAPLANE, target=target, conn=REUSED, source=VERIFY,
+                                op="verify", key=key, ok=ok,
+                                error=f"read back {result.body[:40]!r}, wrote {expected!r}"
+                                if mismatch else None)
+        finally:
+            probe.close()
+    return missing

@@ -1,0 +1,17 @@
+"""``GET /healthz`` for every data-plane service, as DESIGN.md specifies."""
+from __future__ import annotations
+
+from typing import Any
+
+from minicloud.config import Config
+from minicloud.web import Request, Router
+
+
+def add_healthz(router: Router, config: Config) -> None:
+    """Answer readiness probes (no token) with the service's release and version."""
+
+    def healthz(_request: Request) -> dict[str, Any]:
+        return {"service": config.service, "host": config.host, "release": config.release.label,
+                "version": config.release.service_version, "status": "ok"}
+
+    router.add("GET", "/healthz", healthz)

@@ -1,0 +1,140 @@
+"""SLO evaluation on synthetic timelines: each violation cites window, target, error, events."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from harness.checks.phases import percentile, phases_of
+from harness.checks.samples import numbered_events
+from harness.checks.slo import API_P99, DATAPLANE_GAP, FAILED_API, LOST_WRITES, evaluate
+from harness.timeline import Timeline
+from harness.traffic.config import SloConfig
+
+
+def req(t: float, latency: float = 0.002, ok: bool = True, **fields: Any) -> dict[str, Any]:
+    event = {"t": t, "end": t + latency, "kind": "api", "target": "compute", "conn": "new",
+             "source": "sampler", "op": "probe", "ok": ok}
+    if not ok:
+        event["error"] = "HTTP 503 Service Unavailable"
+    event.update(fields)
+    return event
+
+
+def numbered(events: list[dict[str, Any]]) -> list[tuple[int, dict[str, Any]]]:
+    return list(enumerate(events, start=1))
+
+
+def test_quiet_timeline_passes_with_percentiles_per_phase() -> None:
+    events = [req(i * 0.1) for i in range(100)]
+    events.insert(50, {"kind": "step", "phase": "start", "name": "upgrade-api", "t": 5.0})
+    events.append({"kind": "step", "phase": "end", "name": "upgrade-api", "t": 7.0})
+    report = evaluate(numbered(events), SloConfig())
+    assert report.passed
+    assert set(report.latency) == {"before", "step:upgrade-api", "during", "after"}
+    assert report.latency["before"]["api/sampler"]["count"] == 50
+    assert report.latency["step:upgrade-api"]["api/sampler"]["count"] == 20
+
+
+def test_failed_api_requests_are_cited_by_outage_and_by_operation() -> None:
+    events = [req(0.0), req(0.1, ok=False), req(0.2, ok=False), req(0.3),
+              req(0.15, ok=False, source="user", op="list_servers", conn="reused", request_id="req-1")]
+    report = evaluate(numbered(events), SloConfig())
+    failed = [v for v in report.violations if v.slo == FAILED_API]
+    assert len(failed) == 2
+    outage, user = failed
+    assert outage.target == "compute/new"
+    assert outage.window == (0.1, 0.302)
+    assert outage.error == "HTTP 503 Service Unavailable"
+    assert [e["line"] for e in outage.evidence] == [2, 3]
+    assert user.evidence[0]["request_id"] == "req-1"
+    assert "list_servers" in user.message
+    assert evaluate(numbered(events), SloConfig(max_failed_api_requests=3)).passed
+
+
+def test_lost_write_names_key_and_cites_write_and_read_back() -> None:
+    dp = {"kind": "dataplane", "target": "vm-1", "conn": "reused"}
+    events = [
+        req(0.0, op="write", source="user", key="rg-000000001", **dp),
+        req(0.1, op="write", source="user", key="rg-000000002", **dp),
+        req(0.2, op="write", source="user", key="rg-000000003", **dp),
+        req(1.0, op="verify", source="verify", key="rg-000000001", **dp),
+        req(1.1, ok=False, op="verify", source="verify", key="rg-000000002",
+            error="HTTP 404 Not Found", **dp),
+    ]
+    report = evaluate(numbered(events), SloConfig())
+    lost = {v.evidence[0]["key"]: v for v in report.violations if v.slo == LOST_WRITES}
+    assert set(lost) == {"rg-000000002", "rg-000000003"}
+    assert lost["rg-000000002"].error == "HTTP 404 Not Found"
+    assert [e["line"] for e in lost["rg-000000002"].evidence] == [2, 5]
+    assert lost["rg-000000003"].error == "acknowledged write was never read back"
+    assert report.acknowledged_writes == 3
+
+
+def test_dataplane_gap_over_the_limit_is_a_violation_for_that_instance() -> None:
+    dp = {"kind": "dataplane", "conn": "new"}
+    events = [req(i * 0.02, target="vm-1", **dp) for i in range(10)]
+    events += [req(0.2 + i * 0.02, ok=False, target="vm-1", error="ConnectionRefusedError: refused", **dp)
+               for i in range(30)]
+    events += [req(0.8, target="vm-1", **dp)]
+    events += [req(i * 0.02, target="vm-2", **dp) for i in range(42)]
+    report = evaluate(numbered(events), SloConfig())
+    [gap] = [v for v in report.violations if v.slo == DATAPLANE_GAP]
+    assert gap.target == "vm-1"
+    assert gap.window is not None
+    assert abs((gap.window[1] - gap.window[0]) - (0.802 - 0.182)) < 1e-9
+    assert gap.error == "ConnectionRefusedError: refused"
+    assert len(gap.evidence) == 5
+    # the same evidence as outages: the samplers' interval on vm-1/new
+    assert [o.target for o in report.outages] == ["vm-1/new"]
+
+
+def test_api_p99_during_upgrade_compared_with_baseline() -> None:
+    events = [req(i * 0.1, latency=0.002) for i in range(50)]
+    events.append({"kind": "step", "phase": "start", "name": "restart", "t": 5.0})
+    events += [req(5.0 + i * 0.1, latency=0.010) for i in range(20)]
+    events.append({"kind": "step", "phase": "end", "name": "restart", "t": 7.0})
+    report = evaluate(numbered(events), SloConfig())
+    [p99] = [v for v in report.violations if v.slo == API_P99]
+    assert p99.window == (5.0, 7.0)
+    assert "10.0 ms > 6.0 ms" in p99.message
+    assert all(e["t"] >= 5.0 for e in p99.evidence)
+    assert evaluate(numbered(events), SloConfig(api_p99_floor_ms=20)).passed
+
+
+def test_p99_not_evaluated_without_steps_or_baseline() -> None:
+    report = evaluate(numbered([req(i * 0.1) for i in range(5)]), SloConfig())
+    assert report.passed
+    assert "no executor step" in report.notes[0]
+    events = [req(0.0), {"kind": "step", "phase": "start", "name": "x", "t": 0.5}, req(1.0, latency=1.0)]
+    report = evaluate(numbered(events), SloConfig())
+    assert report.passed
+    assert "not evaluated" in report.notes[0]
+
+
+def test_unterminated_step_runs_to_the_end_and_percentile_is_nearest_rank() -> None:
+    phases = phases_of([{"kind": "step", "phase": "start", "name": "a", "t": 2.0}], 0.0, 10.0)
+    assert [(p.name, p.start, p.end) for p in phases] == [
+        ("before", 0.0, 2.0), ("step:a", 2.0, 10.0), ("during", 2.0, 10.0), ("after", 10.0, 10.0)]
+    assert percentile([1.0, 2.0, 3.0, 4.0], 0.99) == 4.0
+    assert percentile([1.0, 2.0, 3.0, 4.0], 0.5) == 2.0
+
+
+def test_numbered_events_skip_a_torn_last_line(tmp_path: Path) -> None:
+    path = tmp_path / "timeline.jsonl"
+    with Timeline(path) as timeline:
+        timeline.emit(req(0.0))
+    with open(path, "ab") as handle:
+        handle.write(b'{"kind": "api", "t": 1')
+    lines = [n for n, _ in numbered_events(path)]
+    assert lines == [1, 2]
+
+
+def test_violation_overlapping_a_harness_stall_says_so() -> None:
+    dp = {"kind": "dataplane", "conn": "new", "target": "vm-1"}
+    events = [req(0.0, **dp), req(0.02, latency=0.7, **dp), req(0.8, **dp),
+              {"kind": "harness_stall", "t": 0.03, "end": 0.7, "lag_ms": 670.0}]
+    report = evaluate(numbered(events), SloConfig())
+    [gap] = report.violations
+    assert "overlaps 670 ms of harness stall" in gap.message
+    assert gap.evidence[-1] == {"harness_stalls": [[0.03, 0.7]]}
+    assert "froze 1 times" in report.notes[-1]
