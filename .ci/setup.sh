@@ -1,13 +1,25 @@
 #!/usr/bin/env bash
-# Prepare a fresh machine for rollgate: a venv with rollgate and its test
-# extras, and (unless ROLLGATE_NO_DOCKER=1) a running Docker engine.
+# Prepare a fresh machine for rollgate: Debian packages the tests use
+# (HAProxy for the load balancer on the process backend, Chromium for the
+# report screenshot test), a venv with rollgate and its test extras, and
+# (unless ROLLGATE_NO_DOCKER=1) a running Docker engine.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-export PIP_DISABLE_PIP_VERSION_CHECK=1
+export PIP_DISABLE_PIP_VERSION_CHECK=1 DEBIAN_FRONTEND=noninteractive
+
+missing=()
+command -v haproxy >/dev/null 2>&1 || [ -x /usr/sbin/haproxy ] || missing+=(haproxy)
+command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+if [ "${#missing[@]}" -gt 0 ]; then
+  echo "setup: installing ${missing[*]}" >&2
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
 if [ ! -x .venv/bin/python ]; then
   python3 -m venv .venv
 fi
 .venv/bin/pip install -q -e '.[test]'
-if [ "${ROLLGATE_NO_DOCKER:-0}" != 1 ] && [ -f .ci/docker-setup.sh ]; then
+if [ "${ROLLGATE_NO_DOCKER:-0}" != 1 ]; then
   bash .ci/docker-setup.sh
 fi

@@ -58,6 +58,17 @@ class Backend(Protocol):
 
     def address(self, host: str) -> str: ...
 
+    def manage(self, host: str, *args: str, release: str | None = None,
+               timeout: float = 60.0) -> ExecResult: ...
+
+    def update_host_config(self, host: str, values: dict[str, Any]) -> None: ...
+
+    def signal_service(self, host: str, service: str, signum: int) -> None: ...
+
+    def lb_api(self, host: str) -> Any: ...
+
+    def testinfra_host(self, host: str, service: str | None = None) -> Any: ...
+
     def destroy(self) -> None: ...
 
 
@@ -104,6 +115,28 @@ class BaseBackend(abc.ABC):
     @abc.abstractmethod
     def address(self, host: str) -> str:
         """The address the host's services listen on, as the harness reaches it."""
+
+    @abc.abstractmethod
+    def manage(self, host: str, *args: str, release: str | None = None,
+               timeout: float = 60.0) -> ExecResult:
+        """Run the cloud's admin CLI on the host; ``release`` picks the code's release
+        (an upgrade runs the new release's ``db expand`` while the old one serves)."""
+
+    @abc.abstractmethod
+    def update_host_config(self, host: str, values: dict[str, Any]) -> None:
+        """Merge ``values`` into the host's config file (read at the next start or SIGHUP)."""
+
+    @abc.abstractmethod
+    def signal_service(self, host: str, service: str, signum: int) -> None:
+        """Send a signal to the service's main process (e.g. SIGHUP to reload)."""
+
+    @abc.abstractmethod
+    def lb_api(self, host: str) -> Any:
+        """The HAProxy runtime API (``harness.backends.haproxy.RuntimeAPI``) of an lb host."""
+
+    @abc.abstractmethod
+    def testinfra_host(self, host: str, service: str | None = None) -> Any:
+        """A testinfra host for checks on ``host`` (``docker://<container>``, ``local://``)."""
 
     @abc.abstractmethod
     def destroy(self) -> None:

@@ -59,6 +59,15 @@ def http_json(method: str, url: str, body: Any = None, timeout: float = 10.0) ->
         return exc.code, (json.loads(raw) if raw else None)
 
 
+def _alive(pid: int) -> bool:
+    """True while ``pid`` runs (a zombie of ours counts as gone: it is reaped by init)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state != "Z"
+
+
 @dataclass
 class Proc:
     service: str
@@ -186,6 +195,40 @@ class CoreCloud:
         for proc in reversed(self.procs):
             proc.stop()
         self.procs.clear()
+        self.reap_workloads()
+
+    def workload_pids(self) -> list[int]:
+        """Workload processes of this cloud: hypervisors start them in their own
+        sessions (they outlive a hypervisor restart by design), so stopping the
+        hypervisor's process group does not reach them."""
+        root = str(self.root)
+        found = []
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            try:
+                args = (entry / "cmdline").read_bytes().split(b"\0")
+            except OSError:
+                continue
+            text = [a.decode(errors="replace") for a in args]
+            if "minicloud.workload" in text and any(a.startswith(root) for a in text):
+                found.append(int(entry.name))
+        return found
+
+    def reap_workloads(self, timeout: float = 5.0) -> None:
+        """SIGTERM this cloud's workloads, SIGKILL the ones that outlive ``timeout``."""
+        pids = self.workload_pids()
+        for sig in (signal.SIGTERM, signal.SIGKILL):
+            for pid in pids:
+                try:
+                    os.kill(pid, sig)
+                except ProcessLookupError:
+                    pass
+            deadline = time.monotonic() + timeout
+            while time.monotonic() < deadline and (pids := [p for p in pids if _alive(p)]):
+                time.sleep(0.05)
+            if not pids:
+                return
 
     def logs(self) -> str:
         return "\n".join(f"--- {p.service}@{p.host} ---\n{p.log()[-3000:]}" for p in self.procs)

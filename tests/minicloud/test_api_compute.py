@@ -107,10 +107,19 @@ def test_server_create_show_actions_delete(cloud11: tuple[MiniCloud, FakeConduct
                                            "power_state": 1})
     shown = conn.compute.get_server(server.id)
     assert (shown.status, shown.compute_host, shown.vm_state) == ("ACTIVE", "compute-1", "active")
-    # reboot and every live-migration body variant go to the conductor
+    # reboot and every live-migration body variant go to the conductor; the
+    # API records the task state before the cast (the fake conductor then
+    # plays the conductor's part and clears it)
+    def accepted_as(status: str) -> None:
+        assert conn.compute.get_server(server.id).status == status
+        db.instance_update(engine, server.id, {"task_state": None})
+
     conn.compute.reboot_server(server, "HARD")
+    accepted_as("HARD_REBOOT")
     conn.compute.live_migrate_server(server, host="compute-2", force=True, block_migration="auto")
+    accepted_as("MIGRATING")
     conn.compute.live_migrate_server(server)
+    accepted_as("MIGRATING")
     compute, token = cloud.url("compute-api"), conn.session.get_token()
     action = f"{compute}/v2.1/servers/{server.id}/action"
     for version, body in (("2.1", {"host": None, "block_migration": False, "disk_over_commit": False}),
@@ -118,6 +127,7 @@ def test_server_create_show_actions_delete(cloud11: tuple[MiniCloud, FakeConduct
                           ("2.60", {"host": None, "block_migration": True, "force": False})):
         status, _, _ = http("POST", action, token, {"os-migrateLive": body}, compute_headers(version))
         assert status == 202, (version, body)
+        accepted_as("MIGRATING")
     for version, body in (("2.29", {"host": "compute-2", "block_migration": "auto", "force": True}),
                           ("2.24", {"host": None, "block_migration": "auto", "disk_over_commit": False}),
                           ("2.25", {"host": None, "block_migration": "auto", "disk_over_commit": False}),

@@ -73,6 +73,23 @@ def cmd_db_contract(engine: Engine, release: Release, _args: argparse.Namespace)
     return OK
 
 
+def cmd_db_sync(engine: Engine, release: Release, _args: argparse.Namespace) -> int:
+    """A fresh deploy: both branches to this release's heads in one process.
+
+    Refused on a database that already has a schema (an upgrade goes through
+    expand, online migrations and contract, never through sync).
+    """
+    expand_before, contract_before = db.current_revisions(engine)
+    if expand_before or contract_before:
+        raise ManageError(f"db sync is for an empty database; this one is at expand "
+                          f"{expand_before or 'none'}, contract {contract_before or 'none'} "
+                          f"(upgrade with db expand / online-data-migrations / contract)")
+    expanded = db.expand(engine, release)
+    contracted = db.contract(engine, release)
+    print(f"sync: expand {expanded}, contract {contracted}")
+    return OK
+
+
 def _run_batches(engine: Engine, max_count: int | None) -> int:
     """nova-manage semantics; prints a (migration, found, done) table."""
     totals: dict[str, list[int]] = {name: [0, 0] for name in online_migrations.MIGRATIONS}
@@ -171,6 +188,7 @@ def build_parser() -> argparse.ArgumentParser:
     groups = parser.add_subparsers(dest="group", required=True)
     dbp = groups.add_parser("db").add_subparsers(dest="command", required=True)
     dbp.add_parser("version").set_defaults(func=cmd_db_version)
+    dbp.add_parser("sync").set_defaults(func=cmd_db_sync)
     dbp.add_parser("expand").set_defaults(func=cmd_db_expand)
     dbp.add_parser("migrate").set_defaults(func=cmd_db_migrate)
     dbp.add_parser("contract").set_defaults(func=cmd_db_contract)

@@ -181,16 +181,29 @@ def instance_count_by_host(engine: Engine) -> dict[str, int]:
         return {host: int(count) for host, count in conn.execute(query)}
 
 
-def allocate_floating_port(engine: Engine) -> int:
-    """A floating port (20000-29999) no live instance uses.
+def floating_port_range(raw_config: dict[str, Any]) -> range:
+    """The floating ports this cloud allocates from: ``floating_ports`` [first, last]
+    of the host config (a subset of 20000-29999; the docker backend publishes only
+    that many), else all of 20000-29999."""
+    bounds = raw_config.get("floating_ports")
+    if not bounds:
+        return FLOATING_PORTS
+    first, last = int(bounds[0]), int(bounds[1])
+    if not (FLOATING_PORTS.start <= first <= last < FLOATING_PORTS.stop):
+        raise ValueError(f"floating_ports {bounds!r} outside 20000-29999")
+    return range(first, last + 1)
+
+
+def allocate_floating_port(engine: Engine, ports: range = FLOATING_PORTS) -> int:
+    """A floating port (of ``ports``, 20000-29999 by default) no live instance uses.
 
     Chosen at random among the free ones so that two API workers allocating at
     the same moment practically never collide (no reservation table needed).
     """
     used = {i["floating_port"] for i in instance_list(engine) if i["floating_port"] is not None}
-    free = [p for p in FLOATING_PORTS if p not in used]
+    free = [p for p in ports if p not in used]
     if not free:
-        raise RuntimeError("no floating port left in 20000-29999")
+        raise RuntimeError(f"no floating port left in {ports.start}-{ports.stop - 1}")
     return random.choice(free)
 
 

@@ -19,6 +19,7 @@ from minicloud.config import Config
 from minicloud.context import RequestContext
 from minicloud.dataplane.healthz import add_healthz
 from minicloud.db import api
+from minicloud.reload import install_sighup_reload
 from minicloud.rpc import (
     ComputeAPI,
     NoValidHost,
@@ -122,9 +123,10 @@ class ConductorManager:
         flavor = api.flavor_get(self.engine, inst["flavor_id"] or "1")
         flavor_obj = self.objects.flavor_from_dict(flavor)
         if inst["floating_port"] is None:
-            ip = urlsplit(self.config.endpoint("datapath")).hostname
+            ip = urlsplit(self.config.public_endpoint("datapath")).hostname
+            ports = api.floating_port_range(self.config.raw)
             inst = api.instance_update(self.engine, instance_uuid, {
-                "floating_ip": ip, "floating_port": api.allocate_floating_port(self.engine)})
+                "floating_ip": ip, "floating_port": api.allocate_floating_port(self.engine, ports)})
         tried: list[str] = []
         for _ in range(BUILD_ATTEMPTS):
             spec = self.objects.RequestSpec(instance_uuid=instance_uuid, project_id=inst["project_id"],
@@ -244,6 +246,7 @@ def main(config: Config) -> int:
         LOG.error("cannot register the conductor in the database: %s", exc)
         return 2
     heartbeat.start()
+    install_sighup_reload(config)  # the pin of a rolling upgrade changes without a restart
 
     def on_stop() -> None:
         heartbeat.stop()
