@@ -91,9 +91,9 @@ def create_server(app: ComputeApp, request: ApiRequest) -> Response:
     except db.NotFound:
         raise HTTPError(400, f"Flavor {flavor_ref} could not be found.", "badRequest") from None
     _check_image(app, request, image_ref)
-    floating_ip = urlsplit(app.config.endpoint("datapath")).hostname
+    floating_ip = urlsplit(app.config.public_endpoint("datapath")).hostname
     try:
-        port = db.allocate_floating_port(app.engine)
+        port = db.allocate_floating_port(app.engine, db.floating_port_range(app.config.raw))
     except RuntimeError as exc:
         raise HTTPError(409, f"Cannot allocate a floating port: {exc}", "conflictingRequest") from None
     instance = db.instance_create(app.engine, {

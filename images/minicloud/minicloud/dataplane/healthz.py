@@ -12,6 +12,8 @@ def add_healthz(router: Router, config: Config) -> None:
 
     def healthz(_request: Request) -> dict[str, Any]:
         return {"service": config.service, "host": config.host, "release": config.release.label,
-                "version": config.release.service_version, "status": "ok"}
+                "version": config.release.service_version, "status": "ok",
+                # the compute RPC cap in force (changes on SIGHUP, see minicloud.reload)
+                "upgrade_levels": {"compute": config.upgrade_levels_compute}}
 
     router.add("GET", "/healthz", healthz)

@@ -1,0 +1,136 @@
+"""What "healthy" means for a minicloud, seen from outside: the health gate's probes.
+
+Split from ``minicloud_ops`` so that each stays small. Every probe is one
+black-box look (``/healthz`` of a service, ``os-services``, the server list,
+a data path's ``GET /health``) and returns the problems it saw, one line
+each; ``CloudProbe.problems`` runs them all once. The health gate polls that
+until it comes back empty or its timeout runs out, and then reports the last
+problems seen: the evidence of why the gate failed.
+"""
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from harness.clouds import minicloud
+
+#: per-request timeout of every probe: a hung service is a problem, not a wait.
+PROBE_TIMEOUT = 2.0
+
+
+def get_json(url: str, timeout: float = PROBE_TIMEOUT) -> Any:
+    """GET ``url`` and decode its JSON body (raises on transport errors and non-2xx)."""
+    with urllib.request.urlopen(url, timeout=timeout) as response:
+        return json.loads(response.read() or b"null")
+
+
+def healthz(address: str, service: str, timeout: float = PROBE_TIMEOUT) -> dict[str, Any]:
+    """The service's ``/healthz`` answer (raises when it does not answer)."""
+    answer = get_json(minicloud.health_url(address, service), timeout)
+    if not isinstance(answer, dict):
+        raise ValueError(f"/healthz answered {answer!r}")
+    return answer
+
+
+def floating_endpoint(server: Any) -> str | None:
+    """``ip:port`` of a server's data path: its public address + ``metadata.dataplane_port``."""
+    port = (server.metadata or {}).get("dataplane_port")
+    if not port:
+        return None
+    for addresses in (server.addresses or {}).values():
+        for entry in addresses:
+            if entry.get("addr"):
+                return f"{entry['addr']}:{port}"
+    return None
+
+
+def data_path_health(endpoint: str, timeout: float = PROBE_TIMEOUT) -> dict[str, Any]:
+    """The workload's ``GET /health`` through its floating address."""
+    answer = get_json(f"http://{endpoint}/health", timeout)
+    if not isinstance(answer, dict):
+        raise ValueError(f"/health answered {answer!r}")
+    return answer
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, urllib.error.HTTPError):
+        return f"HTTP {exc.code}"
+    if isinstance(exc, urllib.error.URLError):
+        return f"unreachable ({exc.reason})"
+    return f"{type(exc).__name__}: {exc}"
+
+
+class CloudProbe:
+    """One pass of every health check of a deployed minicloud.
+
+    ``services`` maps host -> every minicloud service it runs; ``address``
+    resolves a host to the address the harness reaches it on (the backend's);
+    ``conn`` returns an openstacksdk connection (through the load balancer
+    when the topology has one, so "the API answers" is checked there).
+    """
+
+    def __init__(self, services: Mapping[str, tuple[str, ...]], computes: tuple[str, ...],
+                 address: Callable[[str], str], conn: Callable[[], Any],
+                 reset_conn: Callable[[], None]) -> None:
+        self.services = services
+        self.computes = computes
+        self.address = address
+        self.conn = conn
+        self.reset_conn = reset_conn
+
+    def problems(self, expected: Mapping[str, Mapping[str, str]]) -> list[str]:
+        """Every problem seen now; empty when the cloud is healthy with these releases."""
+        found = self.service_problems(expected)
+        try:
+            found += self.api_problems()
+        except Exception as exc:  # the API itself is down or failing: one problem, new token next time
+            self.reset_conn()
+            found.append(f"compute API through the load balancer: {_describe(exc)}")
+        return found
+
+    def service_problems(self, expected: Mapping[str, Mapping[str, str]]) -> list[str]:
+        """Every service answers ``/healthz``; the listed ones with their expected release."""
+        found = []
+        for host, services in self.services.items():
+            for service in services:
+                want = expected.get(host, {}).get(service)
+                try:
+                    answer = healthz(self.address(host), service)
+                except Exception as exc:
+                    found.append(f"{host}/{service}: /healthz {_describe(exc)}")
+                    continue
+                if want is not None and answer.get("release") != want:
+                    found.append(f"{host}/{service}: runs {answer.get('release')}, expected {want}")
+        return found
+
+    def api_problems(self) -> list[str]:
+        """Compute agents up, no server in ERROR, every ACTIVE server's data path answering."""
+        conn = self.conn()
+        found = []
+        agents = {s.host: s for s in conn.compute.services() if s.binary == "compute-agent"}
+        for host in self.computes:
+            agent = agents.get(host)
+            if agent is None:
+                found.append(f"{host}/compute-agent: not in os-services")
+            elif agent.state != "up":
+                found.append(f"{host}/compute-agent: os-services state {agent.state}")
+        for server in conn.compute.servers(details=True, all_projects=True):
+            if server.status == "ERROR":
+                fault = (server.fault or {}).get("message", "") if isinstance(server.fault, dict) else ""
+                found.append(f"server {server.id} ({server.name}) is in ERROR {fault}".rstrip())
+            elif server.status == "ACTIVE":
+                found += self._data_path_problems(server)
+        return found
+
+    def _data_path_problems(self, server: Any) -> list[str]:
+        endpoint = floating_endpoint(server)
+        if endpoint is None:
+            return [f"server {server.id} ({server.name}): ACTIVE without a data path address"]
+        try:
+            data_path_health(endpoint)
+        except Exception as exc:
+            return [f"server {server.id} ({server.name}): data path {endpoint} {_describe(exc)}"]
+        return []
