@@ -69,6 +69,8 @@ class Backend(Protocol):
 
     def testinfra_host(self, host: str, service: str | None = None) -> Any: ...
 
+    def service_address(self, host: str, service: str) -> tuple[str, int]: ...
+
     def destroy(self) -> None: ...
 
 
@@ -137,6 +139,12 @@ class BaseBackend(abc.ABC):
     @abc.abstractmethod
     def testinfra_host(self, host: str, service: str | None = None) -> Any:
         """A testinfra host for checks on ``host`` (``docker://<container>``, ``local://``)."""
+
+    @abc.abstractmethod
+    def service_address(self, host: str, service: str) -> tuple[str, int]:
+        """(ip, port) where the harness reaches the service (its /healthz): the host's own
+        address and the service's fixed port on the process backend, a port published on
+        127.0.0.1 on docker."""
 
     @abc.abstractmethod
     def destroy(self) -> None:

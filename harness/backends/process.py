@@ -8,11 +8,14 @@ with the same state directory; a reboot kills every process of the host
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
+import os
 import shutil
 import subprocess
 import tempfile
 from pathlib import Path
+from typing import Any
 
 from harness.backends import haproxy, procutil
 from harness.backends.base import BaseBackend, ExecResult, HostSpec
@@ -146,7 +149,11 @@ class ProcessBackend(BaseBackend):
 
     def _command(self, host: str, service: str) -> list[str]:
         if service == "haproxy":
-            return ["haproxy", "-f", str(self.host_dir(host) / "haproxy.cfg"), "-db"]
+            binary = shutil.which("haproxy") or shutil.which("haproxy", path="/usr/sbin:/usr/local/sbin")
+            if binary is None:
+                raise DeployError("the lb role needs HAProxy on the process backend: "
+                                  "apt-get install haproxy (bash .ci/setup.sh does)")
+            return [binary, "-f", str(self.host_dir(host) / "haproxy.cfg"), "-db"]
         return minicloud.service_command(service, self.config_path(host))
 
     def wait_ready(self, host: str, service: str, timeout: float = 30.0) -> None:
@@ -170,7 +177,6 @@ class ProcessBackend(BaseBackend):
         path = self.config_path(host)
         if not path.exists():
             return
-        import json
         config = json.loads(path.read_text())
         config["releases"] = {s: v.release for s, v in self._host(host).services.items()}
         minicloud.write_host_config(path, config)
@@ -211,7 +217,6 @@ class ProcessBackend(BaseBackend):
     def exec(self, host: str, command: list[str], timeout: float = 60.0) -> ExecResult:
         """Run a command as if on the host: cwd is the host dir, its config at $MINICLOUD_CONFIG."""
         env = {**minicloud.process_env(), "MINICLOUD_CONFIG": str(self.config_path(host))}
-        import os
         try:
             done = subprocess.run(command, cwd=minicloud.MINICLOUD_SOURCE, env={**os.environ, **env},
                                   capture_output=True, text=True, timeout=timeout, check=False)
@@ -220,9 +225,47 @@ class ProcessBackend(BaseBackend):
                               f"timed out after {timeout}s")
         return ExecResult(done.returncode, done.stdout, done.stderr)
 
-    def manage(self, host: str, *args: str, timeout: float = 60.0) -> ExecResult:
-        """Run minicloud's admin CLI with the host's config."""
-        return self.exec(host, minicloud.manage_command(self.config_path(host), *args), timeout)
+    def manage(self, host: str, *args: str, release: str | None = None,
+               timeout: float = 60.0) -> ExecResult:
+        """Run minicloud's admin CLI with the host's config (at ``release`` if given)."""
+        config = self.config_path(host)
+        if release is not None:
+            raw = json.loads(config.read_text())
+            raw.setdefault("releases", {})["manage"] = release
+            config = self.runtime_dir() / f"{host}-manage-{release}.json"
+            minicloud.write_host_config(config, raw)
+        return self.exec(host, minicloud.manage_command(config, *args), timeout)
+
+    def update_host_config(self, host: str, values: dict[str, Any]) -> None:
+        path = self.config_path(host)
+        raw = json.loads(path.read_text())
+        raw.update(values)
+        minicloud.write_host_config(path, raw)
+
+    def signal_service(self, host: str, service: str, signum: int) -> None:
+        svc = self._service(host, service)
+        if not svc.pid or not procutil.alive(svc.pid):
+            raise UsageError(f"{service} on {host} is not running")
+        procutil.signal_pid(svc.pid, signum)
+
+    def service_address(self, host: str, service: str) -> tuple[str, int]:
+        port = minicloud.PORTS.get(service) if service != "haproxy" else None
+        if port is None:
+            raise UsageError(f"{service} on {host} has no HTTP port the harness checks")
+        self._service(host, service)
+        return self.address(host), port
+
+    def testinfra_host(self, host: str, service: str | None = None) -> Any:
+        """A testinfra host for checks: ``local://`` (every host is this machine).
+
+        Checks reach a host's services on its own address (``address(host)``).
+        """
+        self._host(host)
+        if service is not None:
+            self._service(host, service)
+        import testinfra
+
+        return testinfra.get_host("local://")
 
     def logs(self, host: str, service: str, tail: int | None = None) -> str:
         path = self.log_path(host, service)

@@ -7,7 +7,9 @@ from typing import Any
 
 import click
 
-from harness.backends import procutil
+from harness.backends import BACKENDS, make_backend, procutil
+from harness.backends.base import HostSpec
+from harness.backends.docker_resources import check_scenario_images, docker_client, reap
 from harness.backends.process import ProcessBackend
 from harness.deploy import all_in_one, deploy
 from harness.errors import UsageError
@@ -23,8 +25,11 @@ from harness.waiting import http_ok
 @click.option("--computes", default=3, show_default=True, type=int,
               help="Number of compute hosts (all-in-one only).")
 @click.option("--run-id", default=None, help="Run id (default: a new one).")
-def up(scenario: str | None, release: str, computes: int, run_id: str | None) -> None:
-    """Start a minicloud on loopback and leave it running.
+@click.option("--backend", "backend_name", type=click.Choice(sorted(BACKENDS)), default="process",
+              show_default=True, help="Where hosts live: local processes or Docker containers.")
+def up(scenario: str | None, release: str, computes: int, run_id: str | None,
+       backend_name: str) -> None:
+    """Start a minicloud (on loopback, or in Docker) and leave it running.
 
     With SCENARIO, its topology (hosts, roles, releases; a load balancer in
     front of the controllers where it has one). Without, an all-in-one cloud:
@@ -34,9 +39,14 @@ def up(scenario: str | None, release: str, computes: int, run_id: str | None) ->
     if scenario:
         from harness.scenario import load_scenario
 
-        hosts = [h.to_spec() for h in load_scenario(scenario).topology.hosts]
+        loaded = load_scenario(scenario)
+        if backend_name == "docker":
+            check_scenario_images(loaded, docker_client())
+        hosts = [h.to_spec() for h in loaded.topology.hosts]
     else:
         hosts = all_in_one(release, computes)
+        if backend_name == "docker":  # PostgreSQL is the docker backend's database
+            hosts.append(HostSpec("db", ("db",), {}))
     run_id = check_run_id(run_id or new_run_id())
     try:
         existing = RunState.load(run_id)
@@ -44,9 +54,9 @@ def up(scenario: str | None, release: str, computes: int, run_id: str | None) ->
         existing = None
     if existing and existing.status in ("up", "deploying"):
         raise UsageError(f"run {run_id} exists and is {existing.status}; `rollgate down {run_id}` first")
-    state = RunState(run_id=run_id, backend="process")
+    state = RunState(run_id=run_id, backend=backend_name)
     deploy(state, hosts)
-    click.echo(f"run {run_id}: up in {state.extra['deploy_seconds']}s")
+    click.echo(f"run {run_id}: up on {backend_name} in {state.extra['deploy_seconds']}s")
     click.echo(f"  clouds.yaml: {state.directory / 'clouds.yaml'} (cloud: rollgate)")
     for host in state.hosts.values():
         click.echo(f"  {host.name:<12} {host.address:<15} " + ", ".join(
@@ -63,11 +73,12 @@ def down(run_id: str | None, all_runs: bool) -> None:
         raise UsageError("give a RUN_ID or --all")
     if all_runs:
         pids = procutil.reap(None)
+        containers = _reap_docker(None)
         for state in list_runs():
             if state.status != "down":
                 state.status = "down"
                 state.save()
-        click.echo(f"stopped {len(pids)} processes of all runs")
+        click.echo(f"stopped {len(pids)} processes and removed {containers} of all runs")
         return
     assert run_id is not None
     check_run_id(run_id)
@@ -75,12 +86,35 @@ def down(run_id: str | None, all_runs: bool) -> None:
     try:
         state = RunState.load(run_id)
     except UsageError:
-        if not pids:
+        containers = _reap_docker(run_id)
+        if not pids and containers == "nothing in Docker":
             raise
-        click.echo(f"run {run_id}: no run.json; stopped {len(pids)} tagged processes")
+        click.echo(f"run {run_id}: no run.json; stopped {len(pids)} tagged processes, "
+                   f"removed {containers}")
         return
-    ProcessBackend(state).destroy()
-    click.echo(f"run {run_id}: down ({len(pids)} processes stopped)")
+    if state.backend == "process":
+        ProcessBackend(state).destroy()
+        click.echo(f"run {run_id}: down ({len(pids)} processes stopped)")
+        return
+    make_backend(state.backend, state).destroy()
+    containers = _reap_docker(run_id)  # anything the run.json did not know of
+    click.echo(f"run {run_id}: down ({len(pids)} processes stopped; docker: {containers})")
+
+
+def _reap_docker(run_id: str | None) -> str:
+    """Remove a run's (or every run's) containers, volumes and networks by label, when
+    there is a Docker engine; runs of the process backend have none."""
+    try:
+        import docker
+
+        client = docker.from_env(timeout=60)
+        client.ping()
+    except Exception:  # no SDK, no engine: nothing of ours can be there
+        return "nothing in Docker"
+    counts = reap(client, run_id)
+    if not any(counts.values()):
+        return "nothing in Docker"
+    return ", ".join(f"{n} {kind}" for kind, n in counts.items())
 
 
 def _health(address: str, port: int | None) -> str:
@@ -135,9 +169,12 @@ def fault(run_id: str, host: str, service: str, action: str | None, stop_for: fl
     if (action is None) == (stop_for is None):
         raise UsageError("give exactly one of --kill or --stop-for SECONDS")
     state = RunState.load(run_id)
-    backend = ProcessBackend(state)
-    svc = backend._service(host, service)
-    if not svc.pid or not procutil.alive(svc.pid):
+    backend = make_backend(state.backend, state)
+    if isinstance(backend, ProcessBackend):
+        svc = backend._service(host, service)
+        if not svc.pid or not procutil.alive(svc.pid):
+            raise UsageError(f"{service} on {host} is not running")
+    elif not backend.is_running(host, service):
         raise UsageError(f"{service} on {host} is not running")
     with Timeline(state.directory / "timeline.jsonl") as timeline:
         if action == "kill":
