@@ -10,7 +10,7 @@ from __future__ import annotations
 import concurrent.futures
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +28,11 @@ from harness.waiting import wait_until
 LOG = logging.getLogger(__name__)
 
 AnyBackend = ProcessBackend | DockerBackend
+
+
+#: services that read the database schema when they start (they refuse a schema
+#: that is behind or ahead of their code), so they start after ``db sync``.
+SCHEMA_SERVICES = frozenset({"conductor", "compute-api"})
 
 
 def all_in_one(release: str, computes: int) -> list[HostSpec]:
@@ -80,11 +85,17 @@ def deploy(state: RunState, hosts: Sequence[HostSpec], timeout: float = 60.0) ->
             for service in spec.services:
                 backend.wait_ready(spec.name, service, timeout=timeout)
         controller = next(h.name for h in hosts if "controller" in h.roles)
-        _sync_database(backend, controller)
-        # Start everything at once: services retry their peers, and on two
-        # cores the imports of ~15 processes overlap instead of queueing.
+        # The schema sync (a process of its own) overlaps with starting every
+        # service that does not read the schema at start; the ones that do
+        # (SCHEMA_SERVICES) start once it is done. Services retry their
+        # peers, so on two cores the imports of ~15 processes overlap
+        # instead of queueing.
         rest = [h for h in ordered if "db" not in h.roles]
-        _start_hosts(backend, rest)
+        with concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="db-sync") as pool:
+            synced = pool.submit(_sync_database, backend, controller)
+            _start_hosts(backend, rest, lambda service: service not in SCHEMA_SERVICES)
+            synced.result()
+        _start_hosts(backend, rest, lambda service: service in SCHEMA_SERVICES)
         for spec in rest:
             for service in _start_order(spec):
                 backend.wait_ready(spec.name, service, timeout=timeout)
@@ -107,8 +118,9 @@ def deploy(state: RunState, hosts: Sequence[HostSpec], timeout: float = 60.0) ->
         raise DeployError(f"deploy of {state.run_id} failed: {type(exc).__name__}: {exc}") from exc
 
 
-def _start_hosts(backend: AnyBackend, hosts: Sequence[HostSpec]) -> None:
-    """Start every service of ``hosts`` without waiting for readiness.
+def _start_hosts(backend: AnyBackend, hosts: Sequence[HostSpec],
+                 which: Callable[[str], bool] = lambda service: True) -> None:
+    """Start the services of ``hosts`` that ``which`` selects, without waiting for readiness.
 
     Docker: one thread per host (a container takes ~0.3 s of engine time to create
     and start, so ~25 of them in sequence would dominate the deploy); the
@@ -116,6 +128,8 @@ def _start_hosts(backend: AnyBackend, hosts: Sequence[HostSpec]) -> None:
     """
     def start_host(spec: HostSpec) -> None:
         for service in _start_order(spec):
+            if not which(service):
+                continue
             backend.start_service(spec.name, service, wait=False)
 
     if not isinstance(backend, DockerBackend):

@@ -15,8 +15,6 @@ import urllib.request
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from harness.clouds import minicloud
-
 #: per-request timeout of every probe: a hung service is a problem, not a wait.
 PROBE_TIMEOUT = 2.0
 
@@ -27,9 +25,14 @@ def get_json(url: str, timeout: float = PROBE_TIMEOUT) -> Any:
         return json.loads(response.read() or b"null")
 
 
-def healthz(address: str, service: str, timeout: float = PROBE_TIMEOUT) -> dict[str, Any]:
-    """The service's ``/healthz`` answer (raises when it does not answer)."""
-    answer = get_json(minicloud.health_url(address, service), timeout)
+def healthz(location: tuple[str, int], timeout: float = PROBE_TIMEOUT) -> dict[str, Any]:
+    """The ``/healthz`` answer of the service at ``(ip, port)`` (raises when it does not answer).
+
+    The location comes from ``backend.service_address``: the host's own
+    address on the process backend, a published 127.0.0.1 port on Docker.
+    """
+    ip, port = location
+    answer = get_json(f"http://{ip}:{port}/healthz", timeout)
     if not isinstance(answer, dict):
         raise ValueError(f"/healthz answered {answer!r}")
     return answer
@@ -66,18 +69,19 @@ def _describe(exc: BaseException) -> str:
 class CloudProbe:
     """One pass of every health check of a deployed minicloud.
 
-    ``services`` maps host -> every minicloud service it runs; ``address``
-    resolves a host to the address the harness reaches it on (the backend's);
+    ``services`` maps host -> every minicloud service it runs; ``locate``
+    resolves (host, service) to the (ip, port) the harness reaches it on
+    (the backend's ``service_address``);
     ``conn`` returns an openstacksdk connection (through the load balancer
     when the topology has one, so "the API answers" is checked there).
     """
 
     def __init__(self, services: Mapping[str, tuple[str, ...]], computes: tuple[str, ...],
-                 address: Callable[[str], str], conn: Callable[[], Any],
+                 locate: Callable[[str, str], tuple[str, int]], conn: Callable[[], Any],
                  reset_conn: Callable[[], None]) -> None:
         self.services = services
         self.computes = computes
-        self.address = address
+        self.locate = locate
         self.conn = conn
         self.reset_conn = reset_conn
 
@@ -98,7 +102,7 @@ class CloudProbe:
             for service in services:
                 want = expected.get(host, {}).get(service)
                 try:
-                    answer = healthz(self.address(host), service)
+                    answer = healthz(self.locate(host, service))
                 except Exception as exc:
                     found.append(f"{host}/{service}: /healthz {_describe(exc)}")
                     continue

@@ -79,7 +79,8 @@ class MinicloudOps:
         if not controllers:
             raise ValueError(f"run {state.run_id} has no host with a conductor: nowhere to run manage")
         self.manage_host = controllers[0]
-        self.probe = CloudProbe(self.services, self.computes, backend.address, self.conn, self.reset_conn)
+        self.probe = CloudProbe(self.services, self.computes, backend.service_address, self.conn,
+                                self.reset_conn)
 
     # --- plumbing ---------------------------------------------------------
 
@@ -107,7 +108,7 @@ class MinicloudOps:
 
     def _healthz(self, host: str, service: str) -> dict[str, Any] | None:
         try:
-            return healthz(self.backend.address(host), service)
+            return healthz(self.backend.service_address(host, service))
         except Exception:
             return None
 

@@ -148,7 +148,8 @@ def upgradable_releases(cloud: UpgradeCloud) -> dict[str, str | None]:
             if service in ("haproxy", "hypervisor", "datapath"):
                 continue
             try:
-                out[f"{host.name}/{service}"] = healthz(backend.address(host.name), service)["release"]
+                location = backend.service_address(host.name, service)
+                out[f"{host.name}/{service}"] = healthz(location)["release"]
             except Exception:
                 out[f"{host.name}/{service}"] = None
     return out
