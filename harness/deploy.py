@@ -91,11 +91,17 @@ def deploy(state: RunState, hosts: Sequence[HostSpec], timeout: float = 60.0) ->
         # peers, so on two cores the imports of ~15 processes overlap
         # instead of queueing.
         rest = [h for h in ordered if "db" not in h.roles]
-        with concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="db-sync") as pool:
-            synced = pool.submit(_sync_database, backend, controller)
-            _start_hosts(backend, rest, lambda service: service not in SCHEMA_SERVICES)
-            synced.result()
-        _start_hosts(backend, rest, lambda service: service in SCHEMA_SERVICES)
+        if isinstance(backend, DockerBackend):
+            # manage runs in the controller's network namespace, which the
+            # host's first container creates: no overlap with the starts.
+            _sync_database(backend, controller)
+            _start_hosts(backend, rest)
+        else:
+            with concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="db-sync") as pool:
+                synced = pool.submit(_sync_database, backend, controller)
+                _start_hosts(backend, rest, lambda service: service not in SCHEMA_SERVICES)
+                synced.result()
+            _start_hosts(backend, rest, lambda service: service in SCHEMA_SERVICES)
         for spec in rest:
             for service in _start_order(spec):
                 backend.wait_ready(spec.name, service, timeout=timeout)

@@ -37,6 +37,8 @@ RELEASE_SERIES: dict[str, str] = {"1.0": "1.0", "1.1": "1.1", "1.1.1": "1.1", "2
 #: the series in upgrade order: only N and N+1 may run in one cloud.
 SERIES_ORDER: tuple[str, ...] = ("1.0", "1.1", "2.0")
 RELEASE_VARIANTS: tuple[str, ...] = ("unpinned", "nostart")
+#: named checks a scenario may ask the gate for (``checks:``).
+SCENARIO_CHECKS: tuple[str, ...] = ("project-isolation",)
 
 
 def release_problem(label: str) -> str | None:
@@ -177,6 +179,10 @@ class Upgrade:
     to_release: str
     action: str = "upgrade"  # "upgrade" | "reboot" (no release change)
     policy: UpgradePolicy = field(default_factory=UpgradePolicy)
+    # Hold point (mixed-version-hold): after this compute batch the run pauses,
+    # verifies every resource in the mixed state, then continues. None = no hold.
+    hold_after_batch: int | None = None
+    hold_seconds: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -194,6 +200,8 @@ class Scenario:
     slo_config: Any = None
     faults: tuple[Mapping[str, Any], ...] = ()
     resources: Mapping[str, Any] = field(default_factory=dict)
+    # Extra named checks the gate runs before and after (e.g. "project-isolation").
+    checks: tuple[str, ...] = ()
     path: str = "<scenario>"
 
 

@@ -242,7 +242,20 @@ def build_upgrade(raw: Mapping[str, Any] | None, topology: Topology, path: str) 
                 raise ValidationError(path, _field_of(topology, host.name, service),
                                       f"release {label} is newer than the upgrade's target {target}")
     policy = build_policy(raw.get("policy") or {}, action, topology, path)
-    return Upgrade(from_release=source, to_release=target, action=action, policy=policy)
+    hold = raw.get("hold")
+    hold_after = None if hold is None else int(hold["after_batch"])
+    if hold_after is not None:
+        computes = [h for h in topology.with_role("compute") if policy.selects(h)]
+        batches = -(-len(computes) // policy.batch_size) if "compute" in policy.roles else 0
+        if hold_after >= batches:
+            valid = (f"valid: 1..{batches - 1}" if batches > 1
+                     else "a hold needs at least 2 compute batches")
+            raise ValidationError(path, "upgrade.hold.after_batch",
+                                  f"{hold_after} leaves no compute batch after the hold "
+                                  f"({batches} batch(es)); {valid}")
+    return Upgrade(from_release=source, to_release=target, action=action, policy=policy,
+                   hold_after_batch=hold_after,
+                   hold_seconds=float((hold or {}).get("seconds", 0.0)))
 
 
 def build_scenario(raw: Mapping[str, Any], path: str) -> Scenario:
@@ -257,4 +270,4 @@ def build_scenario(raw: Mapping[str, Any], path: str) -> Scenario:
         name=raw["name"], description=raw.get("description", ""), topology=topology,
         upgrade=upgrade, seed=raw.get("seed"), traffic=raw.get("traffic") or {},
         slo=raw.get("slo") or {}, faults=tuple(raw.get("faults") or ()),
-        resources=raw.get("resources") or {}, path=path)
+        resources=raw.get("resources") or {}, checks=tuple(raw.get("checks") or ()), path=path)

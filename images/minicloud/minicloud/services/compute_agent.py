@@ -63,6 +63,26 @@ def json_request(method: str, url: str, body: Any = None, timeout: float = 30.0,
         raise DataPlaneError(f"{method} {url}: {getattr(exc, 'reason', exc)}") from None
 
 
+#: how long a call to the network agent is retried while it is away (a
+#: restart or an upgrade of the agent takes a second or two; the datapath
+#: keeps forwarding meanwhile, so only programming it has to wait).
+NETWORK_RETRY_SECONDS = 20.0
+
+
+def network_request(method: str, url: str, body: Any = None, ok_missing: bool = False) -> Any:
+    """A call to the network agent, retried while it is unreachable or answers 503."""
+    deadline = time.monotonic() + NETWORK_RETRY_SECONDS
+    while True:
+        try:
+            return json_request(method, url, body, ok_missing=ok_missing)
+        except DataPlaneError as exc:
+            transient = "HTTP 503" in str(exc) or "HTTP" not in str(exc)
+            if not transient or time.monotonic() >= deadline:
+                raise
+            LOG.warning("network agent unavailable (%s); retrying", exc)
+            threading.Event().wait(0.2)
+
+
 class ComputeManager:
     """The compute RPC endpoint of one host."""
 
@@ -85,7 +105,7 @@ class ComputeManager:
                                    {"uuid": uuid, "data": data}, timeout=HYPERVISOR_TIMEOUT)
             port = int(spawned["port"])
             if instance.floating_port is not None:
-                json_request("PUT", f"{self.network}/floating/{instance.floating_port}",
+                network_request("PUT", f"{self.network}/floating/{instance.floating_port}",
                              {"target": f"{self.config.bind}:{port}"})
             self._update(ctx, uuid, {"vm_state": "active", "task_state": None, "power_state": 1,
                                      "workload_port": port, "launched_at": utcnow_iso(),
@@ -112,7 +132,7 @@ class ComputeManager:
                         raise
                     threading.Event().wait(0.1)
             if instance.floating_port is not None:
-                json_request("DELETE", f"{self.network}/floating/{instance.floating_port}",
+                network_request("DELETE", f"{self.network}/floating/{instance.floating_port}",
                              ok_missing=True)
         except DataPlaneError as exc:
             LOG.error("instance %s: terminate failed: %s", uuid, exc)
@@ -130,7 +150,7 @@ class ComputeManager:
                                     timeout=HYPERVISOR_TIMEOUT)
             port = int(rebooted["port"])
             if port != instance.workload_port and instance.floating_port is not None:
-                json_request("PUT", f"{self.network}/floating/{instance.floating_port}",
+                network_request("PUT", f"{self.network}/floating/{instance.floating_port}",
                              {"target": f"{self.config.bind}:{port}"})
             self._update(ctx, uuid, {"vm_state": "active", "task_state": None, "power_state": 1,
                                      "workload_port": port})

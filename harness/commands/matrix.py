@@ -1,0 +1,112 @@
+"""``rollgate matrix``: the nightly from-release x to-release x scenario matrix.
+
+Each cell is a scenario file with its releases replaced (``upgrade.from``, and
+``upgrade.to`` unless the scenario is a reboot); combinations the scenario
+rules refuse (a skip-level upgrade, a downgrade) are left out and listed.
+The cells run in parallel through pytest-xdist and the rollgate pytest plugin
+(the same gate as ``rollgate run``), each in its own run directory under
+``results/matrix/runs/``; then ``results/matrix/index.html`` and
+``matrix.json`` are written from their verdicts. Exit 0 if every cell
+PASSed, 1 if any FAILed, 2 if any ERRORed or nothing could run.
+"""
+from __future__ import annotations
+
+import copy
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+import yaml
+
+from harness.errors import EXIT_ERROR, EXIT_FAIL, EXIT_PASS, UsageError, ValidationError
+from harness.report.matrix import build_matrix
+from harness.runstate import results_root
+from harness.scenario import parse_scenario
+
+DEFAULT_SCENARIOS = Path("scenarios")
+
+
+def cell_scenario(raw: dict[str, Any], source: str, target: str) -> dict[str, Any]:
+    """The scenario with its releases replaced (a variant target keeps its variant suffix)."""
+    cell = copy.deepcopy(raw)
+    upgrade = cell["upgrade"]
+    variant = upgrade.get("to", "").partition("+")[2]
+    upgrade["from"] = source
+    if upgrade.get("action", "upgrade") == "reboot":
+        upgrade.pop("to", None)
+    else:
+        upgrade["to"] = f"{target}+{variant}" if variant else target
+    topology = cell.get("topology") or {}
+    if "release" in topology:
+        topology["release"] = source
+    cell["name"] = f"{raw['name']}"
+    return cell
+
+
+def write_cells(scenarios: list[Path], sources: list[str], targets: list[str],
+                cells_dir: Path) -> tuple[list[Path], list[str]]:
+    """Write every valid cell file; return them and the refused combinations (why)."""
+    cells_dir.mkdir(parents=True, exist_ok=True)
+    written, refused = [], []
+    for path in scenarios:
+        raw = yaml.safe_load(path.read_text())
+        if not isinstance(raw, dict) or "upgrade" not in raw:
+            refused.append(f"{path}: no upgrade section")
+            continue
+        reboot = raw["upgrade"].get("action", "upgrade") == "reboot"
+        for source in sources:
+            for target in ([source] if reboot else targets):
+                cell = cell_scenario(raw, source, target)
+                label = f"{path.stem}--{source}--{target}".replace("+", "-")
+                try:
+                    parse_scenario(cell, f"{label}.yaml")
+                except ValidationError as exc:
+                    refused.append(f"{label}: {exc.field}: {exc.problem}")
+                    continue
+                target_path = cells_dir / f"{label}.yaml"
+                target_path.write_text(yaml.safe_dump(cell, sort_keys=False))
+                written.append(target_path)
+    return written, refused
+
+
+@click.command("matrix")
+@click.option("--from", "sources", multiple=True, default=("1.0", "1.1"), show_default=True,
+              help="Source release(s).")
+@click.option("--to", "targets", multiple=True, default=("1.1", "1.1.1", "2.0"), show_default=True,
+              help="Target release(s).")
+@click.option("--scenario", "scenarios", multiple=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="Scenario file(s) (default: every scenarios/*.yaml).")
+@click.option("--workers", "-n", default="2", show_default=True, help="pytest-xdist workers (or auto).")
+@click.option("--backend", type=click.Choice(["process", "docker"]), default="process", show_default=True)
+@click.option("--output", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Matrix directory (default: results/matrix).")
+def matrix_command(sources: tuple[str, ...], targets: tuple[str, ...], scenarios: tuple[Path, ...],
+                   workers: str, backend: str, output: Path | None) -> None:
+    """Run every from x to x scenario cell in parallel; write index.html and matrix.json."""
+    files = list(scenarios) or sorted(DEFAULT_SCENARIOS.glob("*.yaml"))
+    if not files:
+        raise UsageError("no scenarios: give --scenario FILE or run where scenarios/*.yaml exist")
+    out_dir = (output or results_root() / "matrix").resolve()
+    cells, refused = write_cells(files, list(sources), list(targets), out_dir / "cells")
+    for reason in refused:
+        click.echo(f"  not a cell: {reason}")
+    if not cells:
+        raise UsageError("no valid cell in this matrix (every combination was refused)")
+    runs_dir = out_dir / "runs"
+    click.echo(f"matrix: {len(cells)} cell(s), {workers} worker(s); runs in {runs_dir}")
+    command = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider",
+               "--rootdir", str(out_dir), "-c", "/dev/null", "--rollgate-collect-all",
+               "--rollgate-backend", backend, "--rollgate-results", str(runs_dir),
+               "--junitxml", str(out_dir / "junit.xml"), "-q", "-n", workers, *map(str, cells)]
+    done = subprocess.run(command, check=False)
+    run_dirs = [d for d in runs_dir.iterdir() if d.is_dir()] if runs_dir.is_dir() else []
+    index, json_path = build_matrix(run_dirs, out_dir)
+    click.echo(f"matrix: {index} and {json_path} (pytest exit {done.returncode})")
+    if done.returncode not in (0, 1) or not run_dirs:
+        sys.exit(EXIT_ERROR)
+    sys.exit(EXIT_PASS if done.returncode == 0 else EXIT_FAIL)
+
+
+COMMANDS = [matrix_command]

@@ -1,0 +1,95 @@
+"""The gate's own checks: resources per phase, the security check, releases asked of the services.
+
+SLO and executor checks come from ``harness.report.build`` (shared with
+``observe``); what only a gate run knows is turned into checks here, with the
+same stable-id habit: ``resources.<phase>`` per grenade phase plus the
+aggregate ``resources.intact`` that the upgrade tags read, and
+``security.project-isolation``.
+"""
+from __future__ import annotations
+
+import json
+import urllib.request
+from collections.abc import Mapping, Sequence
+
+from harness.resources import PhaseResult
+from harness.scenario import DATA_PLANE_SERVICES
+from harness.verdict import CHECK_RESOURCES, Check, Evidence, Releases
+
+CHECK_PROJECT_ISOLATION = "security.project-isolation"
+CHECK_HARNESS = "harness.run"
+#: phases whose failure means a resource did not survive (create/destroy failing is its own check).
+SURVIVAL_PHASES = ("verify-before", "verify-api-down", "verify-mixed", "verify-after")
+
+
+def phase_check(result: PhaseResult) -> Check:
+    check_id = f"resources.{result.phase}"
+    if result.ok:
+        check = Check.passed(check_id, f"{result.checked} resource(s) ok")
+    else:
+        check = Check.failed(check_id, f"{len(result.problems)} problem(s): {result.problems[0]}",
+                             [Evidence(p, target=p.split(":", 1)[0]) for p in result.problems[:20]])
+    return Check(check.id, check.status, check.summary, check.evidence, round(result.duration_s, 3))
+
+
+def resource_checks(results: Sequence[PhaseResult]) -> list[Check]:
+    """One check per phase that ran, and ``resources.intact`` over the survival phases."""
+    checks = [phase_check(r) for r in results]
+    survival = [r for r in results if r.phase in SURVIVAL_PHASES]
+    broken = [r for r in survival if not r.ok]
+    if not survival:
+        return checks
+    if broken:
+        checks.append(Check.failed(
+            CHECK_RESOURCES, f"resources damaged in {', '.join(r.phase for r in broken)}",
+            [Evidence(f"{r.phase}: {p}") for r in broken for p in r.problems[:10]]))
+    else:
+        checks.append(Check.passed(
+            CHECK_RESOURCES, f"every resource intact in {', '.join(r.phase for r in survival)}"))
+    return checks
+
+
+def isolation_check(before: Sequence[str] | None, after: Sequence[str], source: str, target: str) -> Check:
+    """The security update must close the leak; the check must also prove it sees the leak before.
+
+    ``before`` lists the admin servers a non-admin user could list at the
+    source release (None: not measured). A check that cannot find the known
+    defect before the update proves nothing after it: that is an ERROR.
+    """
+    if after:
+        return Check.failed(CHECK_PROJECT_ISOLATION,
+                            f"after {target} a non-admin user still lists {len(after)} server(s) of "
+                            "another project", [Evidence(f"listed {sid}", target=sid) for sid in after])
+    if before is not None and not before:
+        return Check.errored(CHECK_PROJECT_ISOLATION,
+                             f"the check did not find the known defect at {source}: it proves nothing")
+    seen = f"found {len(before)} leaked server(s) at {source}, " if before else ""
+    return Check.passed(CHECK_PROJECT_ISOLATION, f"{seen}none at {target}")
+
+
+def service_releases(hosts: Mapping[str, tuple[str, Mapping[str, int | None]]],
+                     timeout: float = 2.0) -> Releases:
+    """host -> service -> release, as each service's ``/healthz`` reports it (black box).
+
+    ``hosts`` maps a host to (address, service -> port); data-plane services
+    (never upgraded) and ports-less services are skipped. A service that does
+    not answer reports ``down``.
+    """
+    releases: Releases = {}
+    for host, (address, services) in sorted(hosts.items()):
+        for service, port in sorted(services.items()):
+            if port is None or service in DATA_PLANE_SERVICES:
+                continue
+            try:
+                with urllib.request.urlopen(f"http://{address}:{port}/healthz", timeout=timeout) as answer:
+                    release = str(json.loads(answer.read()).get("release", "?"))
+            except (OSError, ValueError):
+                release = "down"
+            releases.setdefault(host, {})[service] = release
+    return releases
+
+
+def harness_error(message: str) -> Check:
+    """The run could not be judged: the harness or the machine failed (ERROR, retried by gates)."""
+    return Check.errored(CHECK_HARNESS, message.splitlines()[0][:300],
+                         [Evidence(message[-4000:])] if "\n" in message else ())

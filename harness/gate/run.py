@@ -1,0 +1,250 @@
+"""One gate run: scenario in, verdict out, nothing left behind.
+
+The order is the architecture's data flow, each stage calling the module that
+owns it: validate the scenario and build the plan (printed first, saved);
+deploy (all-or-nothing); create the resources and verify them before and with
+the API down; start traffic; run the executor (holding where the scenario
+says); stop traffic and read every write back; verify the resources after and
+destroy them; judge; write verdict.json, junit.xml and report.html; clean up
+(unless ``keep``). A harness or machine failure at any stage becomes an ERROR
+verdict that still writes its reports, so a gate always has a file to read.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from harness.checks.samples import numbered_events
+from harness.checks.slo import SloReport, evaluate
+from harness.errors import RollgateError
+from harness.executor import Executor, Journal, Plan, RunResult, build_plan
+from harness.executor.steps import Pause
+from harness.gate.checks import harness_error, isolation_check, resource_checks, service_releases
+from harness.gate.cloud import GateCloud, open_cloud
+from harness.gate.hold import hold_step_id, insert_hold
+from harness.gate.logscan import version_check, version_violations
+from harness.report import write_reports
+from harness.report.build import assemble, executor_check, releases_check, slo_checks
+from harness.resources import PhaseResult, ResourcePhases, ResourceSpec, parse_resources, project_isolation
+from harness.runstate import RunState
+from harness.scenario import Scenario, load_scenario
+from harness.timeline import Timeline, read_events
+from harness.traffic.discovery import discover
+from harness.traffic.plan import TrafficPlan
+from harness.traffic.runner import TrafficError, TrafficRunner
+from harness.traffic.verify import verify_writes
+from harness.verdict import Check, Verdict
+
+LOG = logging.getLogger(__name__)
+Echo = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class GateOptions:
+    backend: str = "process"
+    seed: int | None = None
+    run_id: str | None = None
+    keep: bool = False
+    baseline_s: float = 3.0  # traffic before the first step: the latency baseline
+    settle_s: float = 2.0  # traffic after the last step
+
+
+@dataclass
+class GateRun:
+    """Everything one run learns on its way to a verdict."""
+
+    scenario: Scenario
+    plan: Plan
+    state: RunState
+    resources: ResourceSpec
+    checks: list[Check] = field(default_factory=list)
+    phases: list[PhaseResult] = field(default_factory=list)
+    executor: RunResult | None = None
+    slo: SloReport | None = None
+    leaked_before: list[str] | None = None
+    leaked_after: list[str] | None = None
+    final_releases: dict[str, dict[str, str]] | None = None
+
+    @property
+    def run_dir(self) -> Path:
+        return self.state.directory
+
+
+def expects_rollback(scenario: Scenario) -> bool:
+    """Scenarios upgrading to a release that cannot start expect (and judge) a clean rollback."""
+    return scenario.upgrade is not None and scenario.upgrade.to_release.endswith("+nostart")
+
+
+def prepare(scenario_path: str | Path, options: GateOptions, run_id: str) -> GateRun:
+    """Validate everything and build the plan before a single process starts."""
+    from harness.commands.plan import choose_seed
+
+    scenario = load_scenario(scenario_path)
+    resources = parse_resources(scenario.resources, scenario.path)
+    if scenario.upgrade is None:
+        raise RollgateError(f"{scenario.path}: upgrade: missing: a gate run needs an upgrade or a reboot")
+    seed = choose_seed(options.seed, scenario.seed)
+    plan = build_plan(scenario, seed)
+    if scenario.upgrade.hold_after_batch is not None:
+        plan = insert_hold(plan, scenario.upgrade.hold_after_batch, scenario.upgrade.hold_seconds)
+    state = RunState(run_id=run_id, backend=options.backend)
+    state.extra.update(scenario=scenario.name, scenario_path=str(scenario_path), seed=seed)
+    return GateRun(scenario=scenario, plan=plan, state=state, resources=resources)
+
+
+def run_gate(run: GateRun, options: GateOptions, echo: Echo) -> Verdict:
+    """Deploy, judge and clean up; always returns a verdict (ERROR when the harness failed)."""
+    run.run_dir.mkdir(parents=True, exist_ok=True)
+    run.plan.save(run.run_dir / "plan.json")
+    started = time.monotonic()
+    cloud: GateCloud | None = None
+    try:
+        with Timeline(run.run_dir / "timeline.jsonl") as timeline:
+            timeline.emit({"kind": "gate", "phase": "start", "scenario": run.scenario.name,
+                           "seed": run.plan.seed, "backend": options.backend})
+            try:
+                echo(f"deploying {len(run.scenario.topology.hosts)} hosts on the {options.backend} backend")
+                cloud = open_cloud(run.state, run.scenario, options.backend)
+                echo(f"  up in {run.state.extra.get('deploy_seconds', '?')} s")
+                _judge(run, cloud, timeline, options, echo)
+            except RollgateError as exc:
+                LOG.error("run %s: %s", run.state.run_id, exc)
+                run.checks.append(harness_error(f"{type(exc).__name__}: {exc}"))
+            except Exception as exc:  # a bug in the harness is still not the cloud's failure
+                LOG.exception("run %s: harness bug", run.state.run_id)
+                run.checks.append(harness_error(f"harness bug: {type(exc).__name__}: {exc}"))
+            timeline.emit({"kind": "gate", "phase": "end", "seconds": round(time.monotonic() - started, 3)})
+    finally:
+        if cloud is not None and not options.keep:
+            cloud.destroy()
+    verdict = _verdict(run, options)
+    write_reports(run.run_dir, verdict)
+    return verdict
+
+
+def _judge(run: GateRun, cloud: GateCloud, timeline: Timeline, options: GateOptions, echo: Echo) -> None:
+    phases = ResourcePhases(run.run_dir, cloud.connect, run.resources, timeline)
+    echo(f"resources: creating {run.resources.servers} server(s)")
+    created = phases.create()
+    run.phases.append(created)
+    run.phases.append(phases.verify("verify-before"))
+    if "project-isolation" in run.scenario.checks:
+        run.leaked_before = project_isolation(cloud.connect_demo, [r.server_id for r in phases.resources])
+        echo(f"security: a non-admin user lists {len(run.leaked_before)} server(s) of another project")
+    if run.resources.api_down:
+        run.phases.append(phases.verify_api_down(cloud.stop_compute_api, cloud.start_compute_api,
+                                                 cloud.compute_api_url()))
+    _observe_upgrade(run, cloud, phases, timeline, options, echo)
+    run.phases.append(phases.verify("verify-after"))
+    if "project-isolation" in run.scenario.checks:
+        run.leaked_after = project_isolation(cloud.connect_demo, [r.server_id for r in phases.resources])
+        echo(f"security: after the update it lists {len(run.leaked_after)}")
+    run.final_releases = service_releases(cloud.service_ports())
+    run.phases.append(phases.destroy())
+    run.checks.append(version_check(version_violations(cloud.services(), cloud.backend.logs)))
+
+
+def _observe_upgrade(run: GateRun, cloud: GateCloud, phases: ResourcePhases, timeline: Timeline,
+                     options: GateOptions, echo: Echo) -> None:
+    """Traffic around the executor; the SLOs judge exactly this window."""
+    scenario = run.scenario
+    clouds_yaml = run.run_dir / "clouds.yaml"
+    api_targets, instances, token = discover(clouds_yaml, "rollgate", scenario.traffic_config)
+    plan = TrafficPlan(
+        run_dir=str(run.run_dir), timeline=str(timeline.path), locust_dir=str(run.run_dir / "locust"),
+        config=scenario.traffic_config, api_targets=api_targets, instances=instances,
+        clouds_yaml=str(clouds_yaml), token=token, key_prefix=f"rg{run.plan.seed % 100000}",
+        run_time_s=_traffic_bound(run.plan, options))
+    echo(f"traffic: API {', '.join(t.name for t in api_targets)}; {len(instances)} instance(s)")
+    executor = Executor(run.plan, cloud.ops(run.scenario), Journal(run.run_dir / "journal"), timeline,
+                        pause=_pause_callback(run, phases, echo))
+    start = time.monotonic()
+    with TrafficRunner(plan) as runner:
+        _keep_traffic(runner, options.baseline_s)
+        echo(f"executor: {len(run.plan.steps)} steps")
+        run.executor = executor.run()
+        echo(f"executor: {run.executor.status}"
+             + (f" at {run.executor.failed_step}" if run.executor.failed_step else ""))
+        _keep_traffic(runner, options.settle_s)
+    missing = verify_writes(timeline.path, timeline, instances, since=start)
+    end = time.monotonic()
+    timeline.emit({"kind": "observe", "phase": "end", "unreadable_writes": missing})
+    run.slo = evaluate(list(numbered_events(timeline.path)), scenario.slo_config, window=(start, end))
+    (run.run_dir / "outages.json").write_text(
+        json.dumps([o.to_row() for o in run.slo.outages], indent=2) + "\n")
+
+
+def _traffic_bound(plan: Plan, options: GateOptions) -> float:
+    """Locust's own time bound: generous, but it never outlives a stuck harness for long."""
+    return options.baseline_s + options.settle_s + 60.0 + 30.0 * len(plan.steps)
+
+
+def _keep_traffic(runner: TrafficRunner, seconds: float) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if not runner.running():
+            raise TrafficError(f"locust exited early: {runner.output_tail()}")
+        threading.Event().wait(min(0.1, max(0.0, deadline - time.monotonic())))
+
+
+def _pause_callback(run: GateRun, phases: ResourcePhases, echo: Echo) -> Callable[[float], object]:
+    """The executor's pause: at the hold step, verify every resource in the mixed state first."""
+    pauses = iter([s.step_id for s in run.plan.steps if isinstance(s, Pause)])
+    hold = hold_step_id(run.plan)
+    stop = threading.Event()
+
+    def pause(seconds: float) -> None:
+        step_id = next(pauses, None)
+        began = time.monotonic()
+        if hold is not None and step_id == hold:
+            echo("hold: verifying every resource in the mixed-version state")
+            run.phases.append(phases.verify("verify-mixed"))
+        stop.wait(max(0.0, seconds - (time.monotonic() - began)))
+
+    return pause
+
+
+def _verdict(run: GateRun, options: GateOptions) -> Verdict:
+    scenario, plan = run.scenario, run.plan
+    upgrade = scenario.upgrade
+    assert upgrade is not None
+    checks: list[Check] = []
+    if run.slo is not None:
+        checks += slo_checks(run.slo, scenario.slo_config)
+    rollback = expects_rollback(scenario)
+    if run.executor is not None:
+        checks.append(executor_check(run.executor.status, run.executor.failed_step, run.executor.error,
+                                     expect_rollback=rollback))
+    if run.final_releases:
+        rolled_back = run.executor is not None and run.executor.status == "rolled_back"
+        back_home = rollback or rolled_back or upgrade.action == "reboot"
+        expected = upgrade.from_release if back_home else upgrade.to_release
+        checks.append(releases_check(run.final_releases, expected))
+    checks += resource_checks(run.phases)
+    if "project-isolation" in scenario.checks and run.leaked_after is not None:
+        checks.append(isolation_check(run.leaked_before, run.leaked_after, upgrade.from_release,
+                                      upgrade.to_release))
+    checks += run.checks
+    timeline = run.run_dir / "timeline.jsonl"
+    events = list(read_events(timeline)) if timeline.exists() else []
+    return assemble(
+        run_id=run.state.run_id, scenario=scenario.name, seed=plan.seed, checks=checks, events=events,
+        initial_releases=plan.initial_releases, final_releases=run.final_releases,
+        outages=[o.to_row() for o in run.slo.outages] if run.slo else [],
+        counts=run.slo.counts if run.slo else {},
+        from_release=upgrade.from_release, to_release=upgrade.to_release, action=upgrade.action,
+        backend=options.backend, cloud="minicloud",
+        notes=[*plan.notes, *(run.slo.notes if run.slo else [])])
+
+
+def describe_result(verdict: Verdict) -> dict[str, Any]:
+    """The JSON summary printed after the recap (what a wrapper script reads)."""
+    return {"verdict": verdict.verdict, "exit_code": verdict.exit_code, "run_id": verdict.run_id,
+            "scenario": verdict.scenario, "seed": verdict.seed,
+            "failing": [c.id for c in verdict.failing()]}
