@@ -2,7 +2,7 @@
 # Prepare a fresh machine for rollgate: Debian packages the tests use
 # (HAProxy for the load balancer on the process backend, Chromium for the
 # report screenshot test), a venv with rollgate and its test extras, and
-# (unless ROLLGATE_NO_DOCKER=1) a running Docker engine.
+# (unless ROLLGATE_NO_DOCKER=1) a running Docker engine with rollgate's images built.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PIP_DISABLE_PIP_VERSION_CHECK=1 DEBIAN_FRONTEND=noninteractive
@@ -22,4 +22,6 @@ fi
 .venv/bin/pip install -q -e '.[test]'
 if [ "${ROLLGATE_NO_DOCKER:-0}" != 1 ]; then
   bash .ci/docker-setup.sh
+  # Build every image once (cached by content: a no-op when nothing changed).
+  .venv/bin/rollgate images build
 fi
