@@ -285,7 +285,15 @@ class MinicloudOps:
         compute = self.conn().compute
         deadline = time.monotonic() + timeout
         for attempt in range(1, MIGRATION_ATTEMPTS + 1):
-            server = compute.get_server(instance)
+            try:
+                server = compute.get_server(instance)
+            except sdk_exceptions.NotFoundException:
+                server = None
+            if server is None or server.status == "DELETED" or server.task_state == "deleting":
+                # A user deleted it meanwhile (traffic creates and deletes servers):
+                # nothing is left on the source to move.
+                log.info("instance %s was deleted; nothing to migrate off %s", instance, source)
+                return "(deleted)"
             if server.compute_host != source and server.status == "ACTIVE" and not server.task_state:
                 return self._verify_moved(server, source)  # done (before a crash, or just now)
             if server.status == "ERROR":
@@ -295,7 +303,11 @@ class MinicloudOps:
                     compute.live_migrate_server(server, host=None, block_migration="auto")
                 except sdk_exceptions.ConflictException:
                     pass  # a task runs on it already: wait for that one
-            settled = self._wait_settled(instance, source, deadline)
+            try:
+                settled = self._wait_settled(instance, source, deadline)
+            except sdk_exceptions.NotFoundException:
+                log.info("instance %s was deleted while migrating off %s", instance, source)
+                return "(deleted)"
             if settled.compute_host != source and settled.status == "ACTIVE":
                 return self._verify_moved(settled, source)
             if settled.status == "ERROR" or time.monotonic() >= deadline:

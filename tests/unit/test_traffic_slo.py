@@ -131,10 +131,44 @@ def test_numbered_events_skip_a_torn_last_line(tmp_path: Path) -> None:
 
 def test_violation_overlapping_a_harness_stall_says_so() -> None:
     dp = {"kind": "dataplane", "conn": "new", "target": "vm-1"}
+    # 718 ms without an answer, 70 ms of it a harness stall: still over the 500 ms budget.
     events = [req(0.0, **dp), req(0.02, latency=0.7, **dp), req(0.8, **dp),
-              {"kind": "harness_stall", "t": 0.03, "end": 0.7, "lag_ms": 670.0}]
+              {"kind": "harness_stall", "t": 0.03, "end": 0.1, "lag_ms": 70.0}]
     report = evaluate(numbered(events), SloConfig())
     [gap] = report.violations
-    assert "overlaps 670 ms of harness stall" in gap.message
-    assert gap.evidence[-1] == {"harness_stalls": [[0.03, 0.7]]}
+    assert "overlaps 70 ms of harness stall" in gap.message
+    assert gap.evidence[-1] == {"harness_stalls": [[0.03, 0.1]]}
     assert "froze 1 times" in report.notes[-1]
+
+
+def _silent_gap(stall: tuple[float, float] | None) -> list[dict[str, Any]]:
+    """vm-1 answers every 20 ms, then nothing is sent or answered from 0.2 s to 0.9 s."""
+    dp = {"kind": "dataplane", "conn": "new", "target": "vm-1"}
+    events = [req(i * 0.02, **dp) for i in range(11)] + [req(0.9 + i * 0.02, **dp) for i in range(5)]
+    if stall:
+        events.append({"kind": "harness_stall", "t": stall[0], "end": stall[1]})
+    return events
+
+
+def test_silent_gap_inside_a_harness_stall_is_not_the_clouds() -> None:
+    # 700 ms of silence, 650 ms of which the traffic process itself was frozen.
+    report = evaluate(numbered(_silent_gap((0.22, 0.87))), SloConfig())
+    assert not [v for v in report.violations if v.slo == DATAPLANE_GAP]
+    assert any("harness's own stall" in note for note in report.notes)
+
+
+def test_silent_gap_without_a_stall_or_with_too_little_of_one_is_a_violation() -> None:
+    for stall in (None, (0.3, 0.4)):
+        report = evaluate(numbered(_silent_gap(stall)), SloConfig())
+        [gap] = [v for v in report.violations if v.slo == DATAPLANE_GAP]
+        assert gap.target == "vm-1"
+
+
+def test_gap_with_failed_requests_counts_whole_even_during_a_stall() -> None:
+    dp = {"kind": "dataplane", "conn": "new", "target": "vm-1"}
+    events = [req(i * 0.02, **dp) for i in range(11)]
+    events += [req(0.25 + i * 0.1, ok=False, error="ConnectionRefusedError: refused", **dp) for i in range(6)]
+    events += [req(0.9 + i * 0.02, **dp) for i in range(5)]
+    events.append({"kind": "harness_stall", "t": 0.22, "end": 0.87})
+    report = evaluate(numbered(events), SloConfig())
+    assert [v.target for v in report.violations if v.slo == DATAPLANE_GAP] == ["vm-1"]

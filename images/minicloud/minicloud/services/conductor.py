@@ -97,8 +97,16 @@ class ConductorManager:
     def finish_live_migration(self, ctx: RequestContext, instance_uuid: str, migration_id: int,
                               status: str, instance_values: dict[str, Any],
                               error: str | None = None) -> dict[str, Any]:
-        """Settle the instance, then close the record: a finished record implies a settled instance."""
-        api.instance_update(self.engine, instance_uuid, instance_values)
+        """Settle the instance, then close the record: a finished record implies a settled instance.
+
+        A delete wins over a migration: an instance deleted (or being deleted)
+        while its migration failed is not brought back to ACTIVE.
+        """
+        current = api.instance_get(self.engine, instance_uuid)
+        if current["vm_state"] == "deleted" or current["task_state"] == "deleting":
+            LOG.info("instance %s: deleted during its live migration; not settling it", instance_uuid)
+        else:
+            api.instance_update(self.engine, instance_uuid, instance_values)
         return api.migration_update(self.engine, migration_id, {"status": status, "error": error})
 
     # -- orchestration (casts from the compute API) -------------------------------
