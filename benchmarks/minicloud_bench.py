@@ -20,9 +20,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from harness.backends import procutil  # noqa: E402
-from harness.deploy import all_in_one, connect, deploy  # noqa: E402
-from harness.runstate import RunState  # noqa: E402
+from harness.backends import procutil
+from harness.deploy import all_in_one, connect, deploy
+from harness.runstate import RunState
 
 
 def memory_kib(pids: list[int]) -> tuple[int, int]:
