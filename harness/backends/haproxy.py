@@ -57,6 +57,10 @@ def render_config(bind: str, backends: list[Backend], socket_path: str, pidfile:
         # drain's job).
         "    retries 2",
         "    option redispatch",
+        # A backend being restarted closes its idle keep-alive connections; a
+        # request HAProxy sent on one gets no response at all (the server
+        # never saw it). Retry exactly those, elsewhere, instead of a 502.
+        "    retry-on conn-failure empty-response",
         "    default-server inter 500ms fall 2 rise 1",
     ]
     for name, port in FRONTENDS.items():
