@@ -63,3 +63,28 @@ def test_killed_up_is_reaped_by_down(results_dir: Path) -> None:
     while addresses & procutil.listening_addresses() and time.monotonic() < deadline:
         time.sleep(0.05)
     assert not addresses & procutil.listening_addresses()
+
+
+def test_fault_stops_for_a_while_and_kills(results_dir: Path) -> None:
+    done = rollgate("up", "--release", "1.0", "--computes", "1", "--run-id", "cli-fault")
+    try:
+        assert done.returncode == 0, done.stderr
+        stop = rollgate("fault", "cli-fault", "controller", "compute-api", "--stop-for", "1")
+        assert stop.returncode == 0, stop.stderr
+        events = [json.loads(line) for line in
+                  (results_dir / "cli-fault" / "timeline.jsonl").read_text().splitlines()]
+        faults = [e for e in events if e.get("kind") == "fault"]
+        assert [f["action"] for f in faults] == ["stop", "ready"]
+        assert faults[1]["t"] - faults[0]["t"] >= 1.0
+        (run,) = json.loads(rollgate("status", "cli-fault", "--json").stdout)
+        assert run["hosts"]["controller"]["services"]["compute-api"]["health"] == "ok"
+        kill = rollgate("fault", "cli-fault", "controller", "compute-api", "--kill")
+        assert kill.returncode == 0, kill.stderr
+        (run,) = json.loads(rollgate("status", "cli-fault", "--json").stdout)
+        assert run["hosts"]["controller"]["services"]["compute-api"]["health"] == "down"
+        again = rollgate("fault", "cli-fault", "controller", "compute-api", "--kill")
+        assert again.returncode == 2
+        assert "is not running" in again.stderr
+    finally:
+        rollgate("down", "cli-fault")
+    assert procutil.tagged_pids("cli-fault") == []
