@@ -64,6 +64,23 @@ class RunState:
     created: float = field(default_factory=time.time)
     extra: dict[str, Any] = field(default_factory=dict)
 
+    def host_state(self, host: str) -> HostState:
+        """The host's state; a UsageError naming the run's hosts if there is none."""
+        try:
+            return self.hosts[host]
+        except KeyError:
+            raise UsageError(
+                f"no host {host!r} in run {self.run_id}; hosts: {', '.join(self.hosts)}") from None
+
+    def service_state(self, host: str, service: str) -> ServiceState:
+        """The service's state on ``host``; a UsageError naming what the host runs if absent."""
+        state = self.host_state(host)
+        try:
+            return state.services[service]
+        except KeyError:
+            raise UsageError(
+                f"host {host!r} runs no {service!r}; it runs: {', '.join(state.services)}") from None
+
     @property
     def directory(self) -> Path:
         return results_root() / self.run_id

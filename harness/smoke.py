@@ -12,6 +12,7 @@ from typing import Any
 
 import requests
 
+from harness.clouds.minicloud_health import floating_endpoint as data_path_endpoint
 from harness.deploy import connect
 from harness.errors import CloudFailure
 from harness.runstate import RunState
@@ -20,12 +21,11 @@ LOG = logging.getLogger(__name__)
 
 
 def floating_endpoint(server: Any) -> str:
-    """``ip:port`` of a server's data path (floating address + ``dataplane_port``)."""
-    for addresses in (server.addresses or {}).values():
-        for entry in addresses:
-            if entry.get("OS-EXT-IPS:type") == "floating":
-                return f"{entry['addr']}:{server.metadata['dataplane_port']}"
-    raise CloudFailure(f"server {server.id} has no floating address: {server.addresses}")
+    """``ip:port`` of a server's data path; CloudFailure when the server has none."""
+    endpoint = data_path_endpoint(server)
+    if endpoint is None:
+        raise CloudFailure(f"server {server.id} has no floating address: {server.addresses}")
+    return endpoint
 
 
 def run_smoke(state: RunState, timeout: float = 60.0) -> list[str]:

@@ -81,19 +81,10 @@ class DockerBackend(DockerHostOperations, BaseBackend):
         return res.resource_name(self.run_id, host, service)
 
     def _host(self, host: str) -> HostState:
-        try:
-            return self.state.hosts[host]
-        except KeyError:
-            raise UsageError(
-                f"no host {host!r} in run {self.run_id}; hosts: {', '.join(self.state.hosts)}") from None
+        return self.state.host_state(host)
 
     def _service(self, host: str, service: str) -> ServiceState:
-        state = self._host(host)
-        try:
-            return state.services[service]
-        except KeyError:
-            raise UsageError(
-                f"host {host!r} runs no {service!r}; it runs: {', '.join(state.services)}") from None
+        return self.state.service_state(host, service)
 
     def address(self, host: str) -> str:
         """Where the harness reaches the host: 127.0.0.1 (with the host's published ports)."""
