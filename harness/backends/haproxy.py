@@ -48,9 +48,15 @@ def render_config(bind: str, backends: list[Backend], socket_path: str, pidfile:
         "defaults",
         "    mode http",
         "    timeout connect 2s",
-        "    timeout client 60s",
+        # The load balancer is the harness's, not the cloud's: it must never
+        # close an idle client connection itself during a run. With a 10 s
+        # keep-alive timeout a Locust user idle for exactly 10 s sent its
+        # request as HAProxy closed the connection (RemoteDisconnected on a
+        # reused connection): a failure of the harness's plumbing, not of the
+        # upgrade. Idle client connections now outlive any run.
+        "    timeout client 1h",
         "    timeout server 60s",
-        "    timeout http-keep-alive 10s",
+        "    timeout http-keep-alive 1h",
         "    option http-keep-alive",
         # A connection refused by a backend being stopped is retried on
         # another one; requests already sent to it are not (that is the

@@ -29,7 +29,9 @@ def test_scenario_passes_on_docker(scenario: str, tmp_path: Path) -> None:
          "--backend", "docker", "--run-id", run_id],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=600, check=False)
     verdict = json.loads((tmp_path / run_id / "verdict.json").read_text())
-    assert done.returncode == 0, (verdict.get("verdict"), done.stdout[-4000:], done.stderr[-3000:])
+    failing = [f"{c['id']}: {c['summary']}; {[e.get('error') or e['message'] for e in c['evidence'][:3]]}"
+               for c in verdict["checks"] if c["status"] != "passed"]
+    assert done.returncode == 0, (verdict.get("verdict"), failing, done.stderr[-2000:])
     assert verdict["verdict"] == "PASS"
     assert (tmp_path / run_id / "report.html").exists()
     assert (tmp_path / run_id / "junit.xml").exists()
