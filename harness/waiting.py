@@ -50,7 +50,7 @@ def wait_until(check: Callable[[], T | None], *, timeout: float, what: str, inte
 
 def http_ok(url: str, timeout: float = 2.0) -> bool:
     with urllib.request.urlopen(url, timeout=timeout) as response:
-        return 200 <= response.status < 300
+        return bool(200 <= response.status < 300)
 
 
 def wait_http_ok(url: str, *, timeout: float, what: str,

@@ -73,6 +73,8 @@ class Backend(Protocol):
 
     def destroy(self) -> None: ...
 
+    def engine_alive(self) -> bool: ...
+
 
 class BaseBackend(abc.ABC):
     """Base class for backend implementations (the Protocol is what callers see)."""
@@ -149,3 +151,8 @@ class BaseBackend(abc.ABC):
     @abc.abstractmethod
     def destroy(self) -> None:
         """Stop and remove everything of this run."""
+
+    def engine_alive(self) -> bool:
+        """Does the engine the hosts live in answer? A backend without one (processes on
+        this machine) has nothing that can go away under a run."""
+        return True

@@ -63,6 +63,7 @@ class DockerBackend(DockerHostOperations, BaseBackend):
         self.client = client or res.docker_client()
         self.meta: dict[str, Any] = state.extra.setdefault("docker", {"ips": {}, "ports": {}})
         self.database = ""
+        self._probe: Any = None
 
     # -- layout -------------------------------------------------------------------------------
     def host_dir(self, host: str) -> Path:
@@ -391,6 +392,11 @@ class DockerBackend(DockerHostOperations, BaseBackend):
     def is_running(self, host: str, service: str) -> bool:
         container = self._find(host, service)
         return container is not None and container.status == "running"
+
+    def engine_alive(self) -> bool:
+        if self._probe is None:
+            self._probe = res.engine_probe(self.client)
+        return bool(self._probe())
 
     def destroy(self) -> None:
         for host in self.state.hosts:

@@ -63,6 +63,26 @@ def docker_client() -> Any:
     return images_client(timeout=120)
 
 
+def engine_probe(client: Any, timeout: float = 3.0) -> Any:
+    """A cheap liveness test of the engine behind ``client``: a callable that pings with a
+    short timeout (the run's own client waits minutes on a hung engine) and never raises."""
+    import docker
+
+    probe = docker.from_env(timeout=int(timeout), version=client.api.api_version)
+
+    def alive() -> bool:
+        try:
+            # A fresh connection each time: a stopping dockerd removes its socket at once
+            # but keeps answering on connections it already has, for as long as it takes
+            # to stop every container.
+            probe.api.close()
+            return bool(probe.ping())
+        except Exception:
+            return False
+
+    return alive
+
+
 # -- the run network -------------------------------------------------------------------------
 
 def create_network(client: Any, run_id: str) -> tuple[str, str]:

@@ -8,11 +8,15 @@ says); stop traffic and read every write back; verify the resources after and
 destroy them; judge; write verdict.json, junit.xml and report.html; clean up
 (unless ``keep``). A harness or machine failure at any stage becomes an ERROR
 verdict that still writes its reports, so a gate always has a file to read.
+The container engine is watched from deploy to cleanup (``harness.gate.engine``):
+an engine that goes away makes the run an ERROR, stops judging, and cleanup
+waits for it to come back before removing the run.
 """
 from __future__ import annotations
 
 import json
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -27,6 +31,7 @@ from harness.executor import Executor, Journal, Plan, RunResult, build_plan
 from harness.executor.steps import Pause
 from harness.gate.checks import harness_error, isolation_check, resource_checks, service_releases
 from harness.gate.cloud import GateCloud, open_cloud
+from harness.gate.engine import DEFAULT_ENGINE_WAIT_S, EngineWatch, guard_ops, wait_for_engine
 from harness.gate.hold import hold_step_id, insert_hold
 from harness.gate.logscan import version_check, version_violations
 from harness.report import write_reports
@@ -70,6 +75,7 @@ class GateRun:
     leaked_before: list[str] | None = None
     leaked_after: list[str] | None = None
     final_releases: dict[str, dict[str, str]] | None = None
+    watch: EngineWatch | None = None
 
     @property
     def run_dir(self) -> Path:
@@ -104,28 +110,51 @@ def run_gate(run: GateRun, options: GateOptions, echo: Echo) -> Verdict:
     run.plan.save(run.run_dir / "plan.json")
     started = time.monotonic()
     cloud: GateCloud | None = None
-    try:
-        with Timeline(run.run_dir / "timeline.jsonl") as timeline:
-            timeline.emit({"kind": "gate", "phase": "start", "scenario": run.scenario.name,
-                           "seed": run.plan.seed, "backend": options.backend})
-            try:
-                echo(f"deploying {len(run.scenario.topology.hosts)} hosts on the {options.backend} backend")
-                cloud = open_cloud(run.state, run.scenario, options.backend)
-                echo(f"  up in {run.state.extra.get('deploy_seconds', '?')} s")
+    with Timeline(run.run_dir / "timeline.jsonl") as timeline:
+        timeline.emit({"kind": "gate", "phase": "start", "scenario": run.scenario.name,
+                       "seed": run.plan.seed, "backend": options.backend})
+        try:
+            echo(f"deploying {len(run.scenario.topology.hosts)} hosts on the {options.backend} backend")
+            cloud = open_cloud(run.state, run.scenario, options.backend)
+            echo(f"  up in {run.state.extra.get('deploy_seconds', '?')} s")
+            run.watch = EngineWatch(cloud.backend.engine_alive, timeline)
+            with run.watch:
                 _judge(run, cloud, timeline, options, echo)
-            except RollgateError as exc:
-                LOG.error("run %s: %s", run.state.run_id, exc)
-                run.checks.append(harness_error(f"{type(exc).__name__}: {exc}"))
-            except Exception as exc:  # a bug in the harness is still not the cloud's failure
-                LOG.exception("run %s: harness bug", run.state.run_id)
-                run.checks.append(harness_error(f"harness bug: {type(exc).__name__}: {exc}"))
-            timeline.emit({"kind": "gate", "phase": "end", "seconds": round(time.monotonic() - started, 3)})
-    finally:
-        if cloud is not None and not options.keep:
-            cloud.destroy()
+        except RollgateError as exc:
+            LOG.error("run %s: %s", run.state.run_id, exc)
+            run.checks.append(harness_error(f"{type(exc).__name__}: {exc}"))
+        except Exception as exc:  # a bug in the harness is still not the cloud's failure
+            LOG.exception("run %s: harness bug", run.state.run_id)
+            run.checks.append(harness_error(f"harness bug: {type(exc).__name__}: {exc}"))
+        finally:  # also on Ctrl-C
+            if cloud is not None and not options.keep:
+                _clean_up(run, cloud, echo)
+        engine = run.watch.check() if run.watch is not None else None
+        if engine is not None:
+            run.checks.append(engine)
+        timeline.emit({"kind": "gate", "phase": "end", "seconds": round(time.monotonic() - started, 3)})
     verdict = _verdict(run, options)
     write_reports(run.run_dir, verdict)
     return verdict
+
+
+def _clean_up(run: GateRun, cloud: GateCloud, echo: Echo) -> None:
+    """Remove the run; an engine that went away is waited for (bounded) first."""
+    wait_s = float(os.environ.get("ROLLGATE_ENGINE_WAIT", DEFAULT_ENGINE_WAIT_S))
+    # Through the watch, so that the engine's return is on the timeline too.
+    probe = run.watch.poll if run.watch is not None else cloud.backend.engine_alive
+    if not wait_for_engine(probe, wait_s):
+        message = (f"cleanup: the container engine did not answer within {wait_s:.0f} s; run "
+                   f"`rollgate down {run.state.run_id}` once it is back")
+        echo(message)
+        run.checks.append(harness_error(message))
+        return
+    try:
+        cloud.destroy()
+    except Exception as exc:  # cleanup failing is the harness's failure, and is said
+        LOG.exception("run %s: cleanup failed", run.state.run_id)
+        run.checks.append(harness_error(f"cleanup: {type(exc).__name__}: {exc}; run "
+                                        f"`rollgate down {run.state.run_id}`"))
 
 
 def _judge(run: GateRun, cloud: GateCloud, timeline: Timeline, options: GateOptions, echo: Echo) -> None:
@@ -162,7 +191,10 @@ def _observe_upgrade(run: GateRun, cloud: GateCloud, phases: ResourcePhases, tim
         clouds_yaml=str(clouds_yaml), token=token, key_prefix=f"rg{run.plan.seed % 100000}",
         run_time_s=_traffic_bound(run.plan, options))
     echo(f"traffic: API {', '.join(t.name for t in api_targets)}; {len(instances)} instance(s)")
-    executor = Executor(run.plan, cloud.ops(run.scenario), Journal(run.run_dir / "journal"), timeline,
+    ops = cloud.ops(run.scenario)
+    if run.watch is not None:
+        ops = guard_ops(ops, run.watch)
+    executor = Executor(run.plan, ops, Journal(run.run_dir / "journal"), timeline,
                         pause=_pause_callback(run, phases, echo))
     start = time.monotonic()
     with TrafficRunner(plan) as runner:
@@ -172,6 +204,8 @@ def _observe_upgrade(run: GateRun, cloud: GateCloud, phases: ResourcePhases, tim
         echo(f"executor: {run.executor.status}"
              + (f" at {run.executor.failed_step}" if run.executor.failed_step else ""))
         _keep_traffic(runner, options.settle_s)
+    if run.watch is not None:
+        run.watch.raise_if_failed("reading the writes back, the SLOs and the later resource phases")
     missing = verify_writes(timeline.path, timeline, instances, since=start)
     end = time.monotonic()
     timeline.emit({"kind": "observe", "phase": "end", "unreadable_writes": missing})
