@@ -2,7 +2,10 @@
 
 Each cell is a scenario file with its releases replaced (``upgrade.from``, and
 ``upgrade.to`` unless the scenario is a reboot); combinations the scenario
-rules refuse (a skip-level upgrade, a downgrade) are left out and listed.
+rules refuse (a skip-level upgrade, a downgrade) are left out and listed, and
+so is an "upgrade" from a release to itself. A scenario with ``matrix:
+own-releases`` (one release's defect, like security-update) is one cell at its
+own releases, whatever pairs the matrix is given.
 The cells run in parallel through pytest-xdist and the rollgate pytest plugin
 (the same gate as ``rollgate run``), each in its own run directory under
 ``results/matrix/runs/``; then ``results/matrix/index.html`` and
@@ -12,6 +15,7 @@ PASSed, 1 if any FAILed, 2 if any ERRORed or nothing could run.
 from __future__ import annotations
 
 import copy
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -56,19 +60,31 @@ def write_cells(scenarios: list[Path], sources: list[str], targets: list[str],
             refused.append(f"{path}: no upgrade section")
             continue
         reboot = raw["upgrade"].get("action", "upgrade") == "reboot"
-        for source in sources:
-            for target in ([source] if reboot else targets):
-                cell = cell_scenario(raw, source, target)
-                label = f"{path.stem}--{source}--{target}".replace("+", "-")
-                try:
-                    parse_scenario(cell, f"{label}.yaml")
-                except ValidationError as exc:
-                    refused.append(f"{label}: {exc.field}: {exc.problem}")
-                    continue
-                target_path = cells_dir / f"{label}.yaml"
-                target_path.write_text(yaml.safe_dump(cell, sort_keys=False))
-                written.append(target_path)
+        for source, target in _pairs(raw, sources, targets, reboot):
+            label = f"{path.stem}--{source}--{target}".replace("+", "-")
+            if not reboot and source == target:
+                refused.append(f"{label}: upgrade.to: {target} is the source release: not an upgrade")
+                continue
+            cell = cell_scenario(raw, source, target)
+            try:
+                parse_scenario(cell, f"{label}.yaml")
+            except ValidationError as exc:
+                refused.append(f"{label}: {exc.field}: {exc.problem}")
+                continue
+            target_path = cells_dir / f"{label}.yaml"
+            target_path.write_text(yaml.safe_dump(cell, sort_keys=False))
+            written.append(target_path)
     return written, refused
+
+
+def _pairs(raw: dict[str, Any], sources: list[str], targets: list[str],
+           reboot: bool) -> list[tuple[str, str]]:
+    """(from, to) cells of one scenario: its own releases only, or every pair given."""
+    upgrade = raw["upgrade"]
+    if raw.get("matrix") == "own-releases":
+        source = str(upgrade.get("from", ""))
+        return [(source, source if reboot else str(upgrade.get("to", "")).partition("+")[0])]
+    return [(s, t) for s in sources for t in ([s] if reboot else targets)]
 
 
 @click.command("matrix")
@@ -104,9 +120,19 @@ def matrix_command(sources: tuple[str, ...], targets: tuple[str, ...], scenarios
     run_dirs = [d for d in runs_dir.iterdir() if d.is_dir()] if runs_dir.is_dir() else []
     index, json_path = build_matrix(run_dirs, out_dir)
     click.echo(f"matrix: {index} and {json_path} (pytest exit {done.returncode})")
-    if done.returncode not in (0, 1) or not run_dirs:
-        sys.exit(EXIT_ERROR)
-    sys.exit(EXIT_PASS if done.returncode == 0 else EXIT_FAIL)
+    sys.exit(matrix_exit_code(done.returncode, json.loads(json_path.read_text())["cells"], len(cells)))
+
+
+def matrix_exit_code(pytest_code: int, cells: list[dict[str, Any]], expected: int) -> int:
+    """2 if any cell ERRORed, had no verdict, or pytest itself failed; else 1 if any FAILed; else 0.
+
+    Read from the verdicts, not pytest's exit code: an ERROR cell is a failed test
+    item to pytest, but a gate retries an ERROR and never a FAIL."""
+    verdicts = [c.get("verdict") for c in cells]
+    judged = all(v in ("PASS", "FAIL") for v in verdicts)
+    if pytest_code not in (0, 1) or len(verdicts) < expected or not judged:
+        return EXIT_ERROR
+    return EXIT_FAIL if "FAIL" in verdicts else EXIT_PASS
 
 
 COMMANDS = [matrix_command]

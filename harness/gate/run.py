@@ -26,7 +26,7 @@ from typing import Any
 
 from harness.checks.samples import numbered_events
 from harness.checks.slo import SloReport, evaluate
-from harness.errors import RollgateError
+from harness.errors import RollgateError, UsageError
 from harness.executor import Executor, Journal, Plan, RunResult, build_plan
 from harness.executor.steps import Pause
 from harness.gate.checks import harness_error, isolation_check, resource_checks, service_releases
@@ -95,6 +95,10 @@ def prepare(scenario_path: str | Path, options: GateOptions, run_id: str) -> Gat
     resources = parse_resources(scenario.resources, scenario.path)
     if scenario.upgrade is None:
         raise RollgateError(f"{scenario.path}: upgrade: missing: a gate run needs an upgrade or a reboot")
+    if scenario.faults:
+        # Said, not ignored: a run that silently skipped its faults would PASS for the wrong reason.
+        raise UsageError(f"{scenario.path}: faults: a gate run does not inject faults yet; remove the "
+                         "section, or inject by hand with `rollgate fault` during `rollgate upgrade`")
     seed = choose_seed(options.seed, scenario.seed)
     plan = build_plan(scenario, seed)
     if scenario.upgrade.hold_after_batch is not None:

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from harness.commands.matrix import write_cells
+from harness.commands.matrix import matrix_exit_code, write_cells
 from harness.errors import ValidationError
 from harness.gate.checks import isolation_check, resource_checks
 from harness.pytest_plugin import run_id_for
@@ -34,6 +34,24 @@ def test_matrix_cells_replace_releases_and_refuse_invalid_pairs(tmp_path: Path) 
     assert reboots == ["dataplane-rolling-reboot--1.0--1.0", "dataplane-rolling-reboot--1.1--1.1"]
     for cell in cells:
         load_scenario(cell)
+
+
+def test_matrix_refuses_same_release_and_pins_own_release_scenarios(tmp_path: Path) -> None:
+    scenarios = [ROOT / "scenarios" / f"{name}.yaml" for name in ("rolling-upgrade", "security-update")]
+    cells, refused = write_cells(scenarios, ["1.0", "1.1"], ["1.1", "1.1.1"], tmp_path)
+    names = sorted(p.stem for p in cells)
+    assert names == ["rolling-upgrade--1.0--1.1", "rolling-upgrade--1.0--1.1.1",
+                     "rolling-upgrade--1.1--1.1.1", "security-update--1.1--1.1.1"]
+    assert "rolling-upgrade--1.1--1.1: upgrade.to: 1.1 is the source release: not an upgrade" in refused
+
+
+def test_matrix_exit_code_comes_from_the_verdicts() -> None:
+    cells = [{"verdict": "PASS"}, {"verdict": "FAIL"}]
+    assert matrix_exit_code(1, cells, 2) == 1
+    assert matrix_exit_code(0, [{"verdict": "PASS"}] * 2, 2) == 0
+    assert matrix_exit_code(1, [*cells, {"verdict": "ERROR"}], 3) == 2  # ERROR outranks FAIL
+    assert matrix_exit_code(1, cells, 3) == 2  # a cell wrote no verdict
+    assert matrix_exit_code(4, [{"verdict": "PASS"}], 1) == 2  # pytest usage error
 
 
 def test_resource_spec_defaults_and_errors() -> None:
@@ -85,3 +103,15 @@ def test_version_violations_are_named_with_their_log_lines() -> None:
     assert check.evidence[0].error == "UnsupportedVersion"
     assert version_check(version_violations([("compute-1", "compute-agent")],
                                             lambda h, s: logs[(h, s)])).status == "passed"
+
+
+def test_a_gate_run_refuses_faults_it_would_not_inject(tmp_path: Path) -> None:
+    from harness.errors import UsageError
+    from harness.gate import GateOptions, prepare
+
+    raw = yaml.safe_load((ROOT / "scenarios" / "rolling-upgrade.yaml").read_text())
+    raw["faults"] = [{"at": "compute-2", "action": "kill", "service": "compute-agent"}]
+    path = tmp_path / "with-faults.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    with pytest.raises(UsageError, match=r"with-faults\.yaml: faults: .*rollgate fault"):
+        prepare(path, GateOptions(), "unit-faults")
