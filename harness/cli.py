@@ -1,7 +1,9 @@
 """The ``rollgate`` command line.
 
 One error handler for every command: a RollgateError (harness, machine or
-usage) prints ``rollgate: error: ...`` and exits 2; a CloudFailure exits 1.
+usage) prints ``rollgate: error: ...`` and exits 2; a CloudFailure exits 1;
+Ctrl-C (after the command's own cleanup ran) exits 2, never 1: an interrupted
+run judged nothing.
 Commands live in ``harness.commands.*`` and are registered here.
 """
 from __future__ import annotations
@@ -13,7 +15,7 @@ from typing import Any
 import click
 
 from harness import __version__
-from harness.errors import CloudFailure, RollgateError
+from harness.errors import EXIT_ERROR, CloudFailure, RollgateError
 
 
 class RollgateGroup(click.Group):
@@ -26,6 +28,9 @@ class RollgateGroup(click.Group):
         except CloudFailure as exc:
             click.echo(f"rollgate: FAIL: {exc}", err=True)
             sys.exit(exc.exit_code)
+        except KeyboardInterrupt:
+            click.echo("rollgate: error: interrupted", err=True)
+            sys.exit(EXIT_ERROR)
 
 
 @click.group(cls=RollgateGroup)

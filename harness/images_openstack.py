@@ -44,7 +44,7 @@ from harness.image_inputs import (
     read_context,
     run_logged,
 )
-from harness.images import BASE_TAG, BuildResult, ImageBuilder, ImageSpec
+from harness.images import BASE_TAG, HAPROXY_TAG, BuildResult, ImageBuilder, ImageSpec
 
 OPENSTACK_RELEASES = ("2026.1", "2026.2")
 MARIADB_TAG = "rollgate/mariadb:10.11"
@@ -84,7 +84,8 @@ class OpenStackImageSpec(ImageSpec):
 
 def openstack_image_specs(images_dir: Path = IMAGES_DIR,
                           releases: Sequence[str] | None = None) -> list[OpenStackImageSpec]:
-    """MariaDB, RabbitMQ and one image per chosen release (all by default), base excluded."""
+    """MariaDB, RabbitMQ, HAProxy (the profile's load balancer, the same image minicloud's
+    ``lb`` uses) and one image per chosen release (all by default), base excluded."""
     chosen = tuple(releases) if releases else OPENSTACK_RELEASES
     unknown = [r for r in chosen if r not in OPENSTACK_RELEASES]
     if unknown:
@@ -92,7 +93,8 @@ def openstack_image_specs(images_dir: Path = IMAGES_DIR,
                             f"valid: {', '.join(OPENSTACK_RELEASES)}")
     root = images_dir / "openstack"
     specs = [OpenStackImageSpec(MARIADB_TAG, "mariadb", root / "mariadb"),
-             OpenStackImageSpec(RABBITMQ_TAG, "rabbitmq", root / "rabbitmq")]
+             OpenStackImageSpec(RABBITMQ_TAG, "rabbitmq", root / "rabbitmq"),
+             OpenStackImageSpec(HAPROXY_TAG, "haproxy", images_dir / "haproxy")]
     specs += [OpenStackImageSpec(openstack_tag(r), "openstack", root, r) for r in chosen]
     return specs
 

@@ -187,6 +187,10 @@ def missing_images(client: Any, needed: dict[str, str]) -> dict[str, str]:
 def build_hint(image: str) -> str:
     if image.startswith("rollgate/minicloud:"):
         return f"rollgate images build --release {image.partition(':')[2]}"
+    if image.startswith("rollgate/openstack:"):
+        return f"rollgate images build --cloud openstack --release {image.partition(':')[2]}"
+    if image.startswith(("rollgate/mariadb:", "rollgate/rabbitmq:")):
+        return "rollgate images build --cloud openstack"
     return "rollgate images build"
 
 

@@ -1,8 +1,12 @@
 """``rollgate up``, ``down``, ``status`` and ``fault``: a cloud's lifecycle."""
 from __future__ import annotations
 
+import contextlib
 import json
+import signal
 import time
+from collections.abc import Iterator
+from types import FrameType
 from typing import Any
 
 import click
@@ -11,31 +15,51 @@ from harness.backends import BACKENDS, make_backend, procutil
 from harness.backends.base import HostSpec
 from harness.backends.docker_resources import check_scenario_images, docker_client, reap
 from harness.backends.process import ProcessBackend
+from harness.clouds.openstack import DEFAULT_RELEASE as DEFAULT_OPENSTACK_RELEASE
+from harness.clouds.openstack import check_computes
+from harness.clouds.openstack import check_release as check_openstack_release
+from harness.clouds.openstack_deploy import deploy_openstack, service_health
 from harness.deploy import all_in_one, deploy
 from harness.errors import UsageError
 from harness.runstate import RunState, check_run_id, list_runs, new_run_id
 from harness.timeline import FAULT, Timeline
 from harness.waiting import http_ok
 
+CLOUDS = ("minicloud", "openstack")
+DEFAULT_RELEASE = {"minicloud": "1.0", "openstack": DEFAULT_OPENSTACK_RELEASE}
+
 
 @click.command()
 @click.argument("scenario", required=False, type=click.Path(dir_okay=False))
-@click.option("--release", default="1.0", show_default=True,
-              help="minicloud release of every service (all-in-one only).")
+@click.option("--cloud", "cloud_name", type=click.Choice(CLOUDS), default="minicloud", show_default=True,
+              help="What to deploy: the simulated minicloud, or real OpenStack (Keystone, Placement, "
+                   "Nova with the fake driver; Docker only).")
+@click.option("--release", default=None,
+              help="Release of every service (all-in-one only) [default: 1.0 for minicloud, "
+                   f"{DEFAULT_OPENSTACK_RELEASE} for openstack].")
 @click.option("--computes", default=3, show_default=True, type=int,
               help="Number of compute hosts (all-in-one only).")
 @click.option("--run-id", default=None, help="Run id (default: a new one).")
-@click.option("--backend", "backend_name", type=click.Choice(sorted(BACKENDS)), default="process",
-              show_default=True, help="Where hosts live: local processes or Docker containers.")
-def up(scenario: str | None, release: str, computes: int, run_id: str | None,
-       backend_name: str) -> None:
-    """Start a minicloud (on loopback, or in Docker) and leave it running.
+@click.option("--backend", "backend_name", type=click.Choice(sorted(BACKENDS)), default=None,
+              help="Where hosts live: local processes or Docker containers "
+                   "[default: process for minicloud, docker for openstack].")
+def up(scenario: str | None, cloud_name: str, release: str | None, computes: int, run_id: str | None,
+       backend_name: str | None) -> None:
+    """Start a cloud (on loopback, or in Docker) and leave it running.
 
     With SCENARIO, its topology (hosts, roles, releases; a load balancer in
     front of the controllers where it has one). Without, an all-in-one cloud:
     ``controller`` and ``compute-1`` ... ``compute-N``. Writes
     ``results/<run-id>/clouds.yaml`` (cloud ``rollgate``, admin credentials).
+    ``--cloud openstack`` deploys real OpenStack on Docker (all-in-one only).
     """
+    release = release or DEFAULT_RELEASE[cloud_name]
+    if cloud_name == "openstack":
+        _up_openstack(scenario, release, computes, run_id, backend_name or "docker")
+        return
+    backend_name = backend_name or "process"
+    if not check_openstack_release(release):
+        raise UsageError(f"--release {release}: an openstack release; add --cloud openstack")
     if scenario:
         from harness.scenario import load_scenario
 
@@ -47,13 +71,7 @@ def up(scenario: str | None, release: str, computes: int, run_id: str | None,
         hosts = all_in_one(release, computes)
         if backend_name == "docker":  # PostgreSQL is the docker backend's database
             hosts.append(HostSpec("db", ("db",), {}))
-    run_id = check_run_id(run_id or new_run_id())
-    try:
-        existing = RunState.load(run_id)
-    except UsageError:
-        existing = None
-    if existing and existing.status in ("up", "deploying"):
-        raise UsageError(f"run {run_id} exists and is {existing.status}; `rollgate down {run_id}` first")
+    run_id = _new_run(run_id)
     state = RunState(run_id=run_id, backend=backend_name)
     deploy(state, hosts)
     click.echo(f"run {run_id}: up on {backend_name} in {state.extra['deploy_seconds']}s")
@@ -61,6 +79,59 @@ def up(scenario: str | None, release: str, computes: int, run_id: str | None,
     for host in state.hosts.values():
         click.echo(f"  {host.name:<12} {host.address:<15} " + ", ".join(
             f"{s}@{v.release}" for s, v in host.services.items()))
+    click.echo(f"stop it with: rollgate down {run_id}")
+
+
+def _new_run(run_id: str | None) -> str:
+    """A valid run id that no running or deploying run uses."""
+    run_id = check_run_id(run_id or new_run_id())
+    try:
+        existing = RunState.load(run_id)
+    except UsageError:
+        existing = None
+    if existing and existing.status in ("up", "deploying"):
+        raise UsageError(f"run {run_id} exists and is {existing.status}; `rollgate down {run_id}` first")
+    return run_id
+
+
+@contextlib.contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    def interrupt(signum: int, frame: FrameType | None) -> None:
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _up_openstack(scenario: str | None, release: str, computes: int, run_id: str | None,
+                  backend_name: str) -> None:
+    """``up --cloud openstack``: checked here so that bad input starts nothing."""
+    if scenario:
+        raise UsageError("SCENARIO: --cloud openstack deploys the all-in-one topology only for now; "
+                         "drop SCENARIO and use --release/--computes")
+    if backend_name != "docker":
+        raise UsageError(f"--backend {backend_name}: --cloud openstack runs only in Docker containers; "
+                         "use --backend docker (its default)")
+    for flag, problem in (("--release", check_openstack_release(release)),
+                          ("--computes", check_computes(computes))):
+        if problem:
+            raise UsageError(f"{flag}: {problem}")
+    run_id = _new_run(run_id)
+    state = RunState(run_id=run_id, backend="docker", cloud="openstack")
+    with _sigterm_as_interrupt():  # a CI timeout's SIGTERM cleans up like Ctrl-C
+        deploy_openstack(state, release, computes)
+    info = state.extra["openstack"]
+    click.echo(f"run {run_id}: openstack {release} up on docker in {state.extra['deploy_seconds']}s "
+               f"(peak RSS of the cloud while deploying: {info['peak_rss_bytes'] / 2**30:.2f} GiB)")
+    click.echo("  phases (s since start): " + ", ".join(f"{n} {t}" for n, t in info["phases"].items()))
+    click.echo(f"  clouds.yaml: {state.directory / 'clouds.yaml'} (clouds: rollgate, rollgate-demo)")
+    for kind, url in state.endpoints.items():
+        click.echo(f"  {kind:<10} {url}")
+    for host in state.hosts.values():
+        click.echo(f"  {host.name:<12} " + ", ".join(f"{s}@{v.release}" for s, v in host.services.items()))
     click.echo(f"stop it with: rollgate down {run_id}")
 
 
@@ -135,21 +206,24 @@ def status(run_id: str | None, as_json: bool) -> None:
     out: list[dict[str, Any]] = []
     for state in runs:
         hosts = {}
+        # an openstack service has no /healthz: its container's state, and its API through the lb
+        openstack = service_health(state) if state.cloud == "openstack" and state.status == "up" else {}
         for host in state.hosts.values():
             hosts[host.name] = {
                 "address": host.address, "roles": host.roles,
                 "services": {s: {"release": v.release, "pid": v.pid,
-                                 "health": _health(host.address, v.port) if state.status == "up" else "-"}
+                                 "health": openstack.get((host.name, s), "-") if state.cloud == "openstack"
+                                 else _health(host.address, v.port) if state.status == "up" else "-"}
                              for s, v in host.services.items()}}
         out.append({"run_id": state.run_id, "status": state.status, "backend": state.backend,
-                    "hosts": hosts})
+                    "cloud": state.cloud, "endpoints": state.endpoints, "hosts": hosts})
     if as_json:
         click.echo(json.dumps(out, indent=2))
         return
     if not out:
         click.echo("no runs")
     for run in out:
-        click.echo(f"{run['run_id']}  {run['status']}  ({run['backend']})")
+        click.echo(f"{run['run_id']}  {run['status']}  ({run['cloud']} on {run['backend']})")
         if run_id:
             for name, host in run["hosts"].items():
                 for service, info in host["services"].items():
@@ -169,6 +243,9 @@ def fault(run_id: str, host: str, service: str, action: str | None, stop_for: fl
     if (action is None) == (stop_for is None):
         raise UsageError("give exactly one of --kill or --stop-for SECONDS")
     state = RunState.load(run_id)
+    if state.cloud != "minicloud":
+        raise UsageError(f"run {run_id} is an {state.cloud} cloud: `rollgate fault` drives minicloud only "
+                         "so far")
     backend = make_backend(state.backend, state)
     if isinstance(backend, ProcessBackend):
         svc = backend._service(host, service)

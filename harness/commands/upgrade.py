@@ -151,6 +151,9 @@ def _load_run(run_id: str) -> RunState:
     state = RunState.load(run_id)
     if state.status != "up":
         raise UsageError(f"run {run_id} is {state.status}, not up: `rollgate up` a cloud first")
+    if state.cloud != "minicloud":
+        raise UsageError(f"run {run_id} is an {state.cloud} cloud: upgrade, rollback and reboot drive "
+                         "minicloud only so far (docs/openstack.md, Next 4)")
     return state
 
 

@@ -88,3 +88,20 @@ def test_fault_stops_for_a_while_and_kills(results_dir: Path) -> None:
     finally:
         rollgate("down", "cli-fault")
     assert procutil.tagged_pids("cli-fault") == []
+
+
+def test_ctrl_c_during_up_cleans_up_and_exits_2(results_dir: Path) -> None:
+    """Interrupted is not judged: exit 2 (never 1, which is FAIL), and nothing left running."""
+    command = [sys.executable, "-m", "harness.cli", "up", "--computes", "2", "--run-id", "interrupted"]
+    up = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                          env=os.environ.copy())
+    run_json = results_dir / "interrupted" / "run.json"
+    try:
+        wait_until(lambda: run_json.exists() and len(procutil.tagged_pids("interrupted")) >= 3,
+                   timeout=30, what="a few services of the run started")
+    finally:
+        up.send_signal(signal.SIGINT)
+        _, stderr = up.communicate(timeout=60)
+    assert up.returncode == 2, stderr[-2000:]
+    assert "rollgate: error: interrupted" in stderr
+    assert procutil.tagged_pids("interrupted") == []

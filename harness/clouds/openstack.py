@@ -1,0 +1,261 @@
+"""The openstack profile: real Keystone, Placement and Nova (fake virt driver) in containers.
+
+What each service is (image, command, environment, network name, ports,
+volumes), where it lives in the run's topology, how the cloud is set up
+(database syncs, cell mapping) and how the load balancer fronts it. Pure data
+and text: nothing here talks to Docker or to the cloud, so all of it is
+unit-tested; ``harness.backends.docker_openstack`` creates the containers and
+``harness.clouds.openstack_deploy`` runs the deployment in order.
+
+Topology of a run (host -> containers, one per service):
+
+- ``db``: mariadb (named volume on /var/lib/mysql); ``mq``: rabbitmq;
+- ``lb``: haproxy in front of keystone, placement, nova-api and the Glance
+  stand-in, its frontends published on 127.0.0.1 only (the catalog's public
+  endpoints);
+- ``controller``: keystone (fernet and credential keys on a named volume, so a
+  container of the next release keeps validating tokens), placement, glance
+  and neutron stand-ins, nova-api, nova-conductor, nova-scheduler;
+- ``compute-1`` ... ``compute-N``: nova-compute (``fake.FakeDriverWithoutFakeNodes``),
+  each with its own host name and a named volume on /var/lib/nova (its
+  ``compute_id``), so it can be swapped to the next release.
+
+Inside the run network services reach each other by name (``keystone:5000``);
+the harness reaches the cloud only through the load balancer.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from harness.backends.base import HostSpec
+from harness.images import HAPROXY_TAG
+
+RELEASES = ("2026.1", "2026.2")  # kept equal to harness.images_openstack.OPENSTACK_RELEASES by a test
+DEFAULT_RELEASE = "2026.1"
+MAX_COMPUTES = 10  # each nova-compute is ~100 MB and a few seconds of CPU at start
+MARIADB_TAG = "rollgate/mariadb:10.11"
+RABBITMQ_TAG = "rollgate/rabbitmq:3.10"
+SYSTEM = "system"  # the release label of infrastructure services (their image has one version)
+
+ADMIN_PASSWORD = "rollgate-admin"  # equal to minicloud's: the same clouds.yaml shape serves both
+SERVICE_PASSWORD = "rollgate-service"
+DB_PASSWORD = "rollgate-db"
+RABBIT_PASSWORD = "rollgate-rabbit"
+REGION = "RegionOne"
+STANDIN_IMAGE_ID = "5e7a0d1e-0000-4000-8000-00000000c1a0"  # served by bin/rollgate-standin
+API_WORKERS = "2"  # gunicorn workers per API: enough for a gate's traffic on two cores
+
+#: services of each host kind, in start order
+CONTROLLER_SERVICES = ("keystone", "placement", "glance", "neutron", "nova-api", "nova-conductor",
+                       "nova-scheduler")
+NOVA_SERVICES = ("nova-api", "nova-conductor", "nova-scheduler")
+#: service -> the port it listens on inside the run network
+PORTS = {"keystone": 5000, "placement": 8778, "glance": 9292, "neutron": 9696, "nova-api": 8774}
+
+
+@dataclass(frozen=True)
+class Frontend:
+    """One load-balancer frontend: a public API, the service behind it and its health check."""
+
+    name: str  # catalog type: identity, placement, compute, image
+    service: str
+    port: int
+    check: str  # path of the HTTP health check (no authentication needed)
+    path: str = ""  # suffix of the public endpoint URL
+
+
+FRONTENDS = (
+    Frontend("identity", "keystone", 5000, "/v3", "/v3"),
+    Frontend("placement", "placement", 8778, "/"),
+    Frontend("compute", "nova-api", 8774, "/", "/v2.1"),
+    Frontend("image", "glance", 9292, "/v2/images"),
+)
+
+
+@dataclass(frozen=True)
+class ContainerSpec:
+    """One service container: what the docker layer needs to create it."""
+
+    host: str  # the run's host (run.json), e.g. controller, compute-2
+    service: str
+    image: str
+    release: str
+    command: tuple[str, ...] | None
+    alias: str  # its name on the run network (and its host name)
+    environment: dict[str, str] = field(default_factory=dict)
+    ports: tuple[int, ...] = ()  # inner ports published on 127.0.0.1 (at ports given at create time)
+    volumes: dict[str, str] = field(default_factory=dict)  # volume key -> mount path
+    config: str | None = None  # for haproxy: the run directory's file mounted at /etc/rollgate
+
+
+def check_release(release: str) -> str | None:
+    """None when valid, else what is wrong and what would be valid."""
+    if release not in RELEASES:
+        return f"unknown openstack release {release!r}; valid: {', '.join(RELEASES)}"
+    return None
+
+
+def check_computes(computes: int) -> str | None:
+    if not 1 <= computes <= MAX_COMPUTES:
+        return f"{computes} compute hosts: give 1 to {MAX_COMPUTES}"
+    return None
+
+
+def openstack_tag(release: str) -> str:
+    return f"rollgate/openstack:{release}"
+
+
+def build_command(release: str) -> str:
+    """The command that builds every image a cloud at ``release`` needs."""
+    return f"rollgate images build --cloud openstack --release {release}"
+
+
+def needed_images(release: str) -> dict[str, str]:
+    """image -> what needs it, for a cloud at ``release``."""
+    return {openstack_tag(release): f"keystone, placement and nova at {release}",
+            MARIADB_TAG: "the database (host db)", RABBITMQ_TAG: "the message bus (host mq)",
+            HAPROXY_TAG: "the load balancer (host lb)"}
+
+
+def compute_names(computes: int) -> list[str]:
+    return [f"compute-{index}" for index in range(1, computes + 1)]
+
+
+def topology(release: str, computes: int) -> list[HostSpec]:
+    """The run's hosts and the release of each service (what run.json records)."""
+    hosts = [HostSpec("db", ("db",), {"mariadb": SYSTEM}), HostSpec("mq", ("mq",), {"rabbitmq": SYSTEM}),
+             HostSpec("lb", ("lb",), {"haproxy": SYSTEM}),
+             HostSpec("controller", ("controller",), dict.fromkeys(CONTROLLER_SERVICES, release))]
+    hosts += [HostSpec(name, ("compute",), {"nova-compute": release}) for name in compute_names(computes)]
+    return hosts
+
+
+def environment(**extra: str) -> dict[str, str]:
+    """What bin/rollgate-openstack-entrypoint renders the config files from."""
+    return {"DB_HOST": "mariadb", "DB_PASSWORD": DB_PASSWORD, "RABBIT_HOST": "rabbitmq",
+            "RABBIT_PASSWORD": RABBIT_PASSWORD, "KEYSTONE_URL": "http://keystone:5000/v3",
+            "SERVICE_PASSWORD": SERVICE_PASSWORD, "REGION": REGION, **extra}
+
+
+def container_spec(host: str, service: str, release: str) -> ContainerSpec:
+    """The container of ``service`` on ``host`` at ``release``."""
+    image = openstack_tag(release)
+    if service == "mariadb":
+        return ContainerSpec(host, service, MARIADB_TAG, SYSTEM, None, "mariadb",
+                             {"MARIADB_PASSWORD": DB_PASSWORD}, volumes={"data": "/var/lib/mysql"})
+    if service == "rabbitmq":
+        return ContainerSpec(host, service, RABBITMQ_TAG, SYSTEM, None, "rabbitmq",
+                             {"RABBITMQ_PASSWORD": RABBIT_PASSWORD})
+    if service == "haproxy":
+        return ContainerSpec(host, service, HAPROXY_TAG, SYSTEM,
+                             ("haproxy", "-W", "-db", "-f", "/etc/rollgate/haproxy.cfg"), "lb",
+                             ports=tuple(f.port for f in FRONTENDS), config="haproxy.cfg")
+    if service == "keystone":
+        return ContainerSpec(host, service, image, release,
+                             ("rollgate-wsgi", "keystone.wsgi.api", "5000", API_WORKERS), service,
+                             environment(), volumes={"keys": "/var/lib/keystone"})
+    if service == "placement":
+        return ContainerSpec(host, service, image, release,
+                             ("rollgate-wsgi", "placement.wsgi.api", "8778", API_WORKERS), service,
+                             environment())
+    if service in ("glance", "neutron"):
+        return ContainerSpec(host, service, image, release,
+                             ("rollgate-standin", service, str(PORTS[service])), service, environment())
+    if service == "nova-api":
+        return ContainerSpec(host, service, image, release,
+                             ("rollgate-wsgi", "nova.wsgi.osapi_compute", "8774", API_WORKERS), service,
+                             environment(NOVA_HOST=host))
+    if service in ("nova-conductor", "nova-scheduler"):
+        # One Nova host name for the controller's services, whatever container runs them:
+        # a container of the next release takes over the same service record.
+        return ContainerSpec(host, service, image, release, (service,), service, environment(NOVA_HOST=host))
+    if service == "nova-compute":
+        return ContainerSpec(host, service, image, release, ("nova-compute",), host,
+                             environment(NOVA_HOST=host, NOVA_ROLE="compute"),
+                             volumes={"state": "/var/lib/nova"})
+    raise ValueError(f"the openstack profile has no service {service!r}")
+
+
+def setup_commands(public_identity_url: str) -> dict[str, str]:
+    """One-off setup, each in its own container (shell text; run in parallel).
+
+    Keystone's bootstrap registers the identity endpoint, the public one being
+    the load balancer's; nova's cells (cell0, cell1) are mapped before its schema sync.
+    """
+    return {
+        "keystone-setup": "keystone-manage db_sync && "
+                          "keystone-manage fernet_setup --keystone-user root --keystone-group root && "
+                          "keystone-manage credential_setup --keystone-user root --keystone-group root && "
+                          f"keystone-manage bootstrap --bootstrap-password {ADMIN_PASSWORD} "
+                          f"--bootstrap-public-url {public_identity_url} "
+                          "--bootstrap-internal-url http://keystone:5000/v3 "
+                          "--bootstrap-admin-url http://keystone:5000/v3 "
+                          f"--bootstrap-region-id {REGION}",
+        "placement-setup": "placement-manage db sync",
+        "nova-setup": "nova-manage api_db sync && nova-manage cell_v2 map_cell0 && "
+                      "nova-manage cell_v2 create_cell --name=cell1 --verbose && nova-manage db sync",
+    }
+
+
+#: which setup a service waits for before it starts
+SETUP_OF = {"keystone": "keystone-setup", "placement": "placement-setup"}
+
+
+def public_endpoints(lb_ports: dict[str, int]) -> dict[str, str]:
+    """Catalog type -> public URL: the load balancer's port on 127.0.0.1."""
+    return {f.name: f"http://127.0.0.1:{lb_ports[f.name]}{f.path}" for f in FRONTENDS}
+
+
+def catalog(lb_ports: dict[str, int]) -> list[tuple[str, str, str, str]]:
+    """(service name, type, public URL, internal URL) of every service but identity.
+
+    Internal (and admin) URLs are the services' names on the run network: what
+    Nova and Placement use among themselves. The Neutron stand-in is not behind
+    the load balancer (nothing outside the cloud calls it); its public URL is internal.
+    """
+    public = public_endpoints(lb_ports)
+    return [("placement", "placement", public["placement"], "http://placement:8778"),
+            ("nova", "compute", public["compute"], "http://nova-api:8774/v2.1"),
+            ("glance", "image", public["image"], "http://glance:9292"),
+            ("neutron", "network", "http://neutron:9696", "http://neutron:9696")]
+
+
+def haproxy_config(socket_path: str) -> str:
+    """haproxy.cfg of the lb: one frontend per public API, the service found by its network name.
+
+    Servers are resolved through Docker's DNS at run time (``resolvers``,
+    ``init-addr none``), so HAProxy starts before the services exist and
+    follows a service whose container is replaced by an upgrade.
+    """
+    lines = [
+        "global",
+        f"    stats socket {socket_path} mode 600 level admin expose-fd listeners",
+        "    stats timeout 10s",
+        "    maxconn 4096",
+        "resolvers docker",
+        "    nameserver dns 127.0.0.11:53",
+        "    hold valid 1s",
+        "defaults",
+        "    mode http",
+        "    timeout connect 2s",
+        "    timeout client 1h",  # the harness's lb never closes an idle client (see haproxy.py)
+        "    timeout server 120s",  # nova's boot and keystone under load take tens of seconds
+        "    timeout http-keep-alive 1h",
+        "    option http-keep-alive",
+        "    retries 2",
+        "    option redispatch",
+        "    retry-on conn-failure empty-response",
+        "    default-server inter 1s fall 2 rise 1 resolvers docker init-addr last,libc,none",
+    ]
+    for frontend in FRONTENDS:
+        lines += [
+            f"frontend fe_{frontend.name}",
+            f"    bind 0.0.0.0:{frontend.port}",
+            f"    default_backend be_{frontend.name}",
+            f"backend be_{frontend.name}",
+            "    balance roundrobin",
+            f"    option httpchk GET {frontend.check}",
+            "    http-check expect status 200-399",
+            f"    server {frontend.service} {frontend.service}:{frontend.port} check",
+        ]
+    return "\n".join(lines) + "\n"
