@@ -98,6 +98,7 @@ def test_build_hint_names_the_command_that_builds_the_image() -> None:
     from harness.backends.docker_resources import build_hint
 
     assert build_hint("rollgate/minicloud:1.1") == "rollgate images build --release 1.1"
-    assert build_hint("rollgate/openstack:2026.2") == "rollgate images build --cloud openstack --release 2026.2"
+    assert build_hint("rollgate/openstack:2026.2") == (
+        "rollgate images build --cloud openstack --release 2026.2")
     assert build_hint("rollgate/mariadb:10.11") == "rollgate images build --cloud openstack"
     assert build_hint("rollgate/postgres:15") == "rollgate images build"
