@@ -20,8 +20,15 @@ Topology of a run (host -> containers, one per service):
   each with its own host name and a named volume on /var/lib/nova (its
   ``compute_id``), so it can be swapped to the next release.
 
-Inside the run network services reach each other by name (``keystone:5000``);
-the harness reaches the cloud only through the load balancer.
+Inside the run network the services reach each other through the load balancer
+too (``http://lb:5000/v3``, the catalog's internal endpoints), and the harness
+reaches the cloud only through it. Why not by the services' own names
+(``keystone:5000``, as at first): a rolling upgrade replaces a service's
+container, so its address changes, and nova 2026.1 (eventlet) caches DNS
+answers for their TTL (600 s from Docker's DNS): after the keystone swap its
+computes kept connecting to the old keystone's address (ECONNREFUSED, a live
+migration failed). The load balancer's address never changes, and it drains
+the old container properly.
 """
 from __future__ import annotations
 
@@ -51,6 +58,9 @@ CONTROLLER_SERVICES = ("keystone", "placement", "glance", "neutron", "nova-api",
 NOVA_SERVICES = ("nova-api", "nova-conductor", "nova-scheduler")
 #: service -> the port it listens on inside the run network
 PORTS = {"keystone": 5000, "placement": 8778, "glance": 9292, "neutron": 9696, "nova-api": 8774}
+#: nova's ``SERVICE_VERSION`` of each release (nova/objects/service.py): what a nova service
+#: writes into its row of the ``services`` table when it starts (FINDINGS: 72 -> 74).
+NOVA_SERVICE_VERSION = {"2026.1": 72, "2026.2": 74}
 
 
 @dataclass(frozen=True)
@@ -70,6 +80,11 @@ FRONTENDS = (
     Frontend("compute", "nova-api", 8774, "/", "/v2.1"),
     Frontend("image", "glance", 9292, "/v2/images"),
 )
+#: frontends of the load balancer the services use among themselves only (not published)
+INTERNAL_FRONTENDS = (Frontend("network", "neutron", 9696, "/v2.0/networks"),)
+#: the load balancer's name on the run network: every internal endpoint goes through it
+LB_ALIAS = "lb"
+INTERNAL_IDENTITY_URL = f"http://{LB_ALIAS}:5000/v3"
 
 
 @dataclass(frozen=True)
@@ -117,6 +132,18 @@ def needed_images(release: str) -> dict[str, str]:
             HAPROXY_TAG: "the load balancer (host lb)"}
 
 
+def release_alias(alias: str, release: str) -> str:
+    """The network name of one release's container of a service (``nova-api-2026-2``).
+
+    Every service container answers to its service's name (``nova-api``, what the
+    services use among themselves) and to this per-release name, which is also its
+    HAProxy server's name: during a rolling upgrade the old and the new container
+    of a service run side by side, and the load balancer must address each of
+    them, to drain the old one while the new one takes over.
+    """
+    return f"{alias}-{release.replace('.', '-')}"
+
+
 def compute_names(computes: int) -> list[str]:
     return [f"compute-{index}" for index in range(1, computes + 1)]
 
@@ -133,7 +160,7 @@ def topology(release: str, computes: int) -> list[HostSpec]:
 def environment(**extra: str) -> dict[str, str]:
     """What bin/rollgate-openstack-entrypoint renders the config files from."""
     return {"DB_HOST": "mariadb", "DB_PASSWORD": DB_PASSWORD, "RABBIT_HOST": "rabbitmq",
-            "RABBIT_PASSWORD": RABBIT_PASSWORD, "KEYSTONE_URL": "http://keystone:5000/v3",
+            "RABBIT_PASSWORD": RABBIT_PASSWORD, "KEYSTONE_URL": INTERNAL_IDENTITY_URL,
             "SERVICE_PASSWORD": SERVICE_PASSWORD, "REGION": REGION, **extra}
 
 
@@ -148,7 +175,7 @@ def container_spec(host: str, service: str, release: str) -> ContainerSpec:
                              {"RABBITMQ_PASSWORD": RABBIT_PASSWORD})
     if service == "haproxy":
         return ContainerSpec(host, service, HAPROXY_TAG, SYSTEM,
-                             ("haproxy", "-W", "-db", "-f", "/etc/rollgate/haproxy.cfg"), "lb",
+                             ("haproxy", "-W", "-db", "-f", "/etc/rollgate/haproxy.cfg"), LB_ALIAS,
                              ports=tuple(f.port for f in FRONTENDS), config="haproxy.cfg")
     if service == "keystone":
         return ContainerSpec(host, service, image, release,
@@ -188,14 +215,29 @@ def setup_commands(public_identity_url: str) -> dict[str, str]:
                           "keystone-manage credential_setup --keystone-user root --keystone-group root && "
                           f"keystone-manage bootstrap --bootstrap-password {ADMIN_PASSWORD} "
                           f"--bootstrap-public-url {public_identity_url} "
-                          "--bootstrap-internal-url http://keystone:5000/v3 "
-                          "--bootstrap-admin-url http://keystone:5000/v3 "
+                          f"--bootstrap-internal-url {INTERNAL_IDENTITY_URL} "
+                          f"--bootstrap-admin-url {INTERNAL_IDENTITY_URL} "
                           f"--bootstrap-region-id {REGION}",
         "placement-setup": "placement-manage db sync",
         "nova-setup": "nova-manage api_db sync && nova-manage cell_v2 map_cell0 && "
                       "nova-manage cell_v2 create_cell --name=cell1 --verbose && nova-manage db sync",
     }
 
+
+#: One-offs of a rolling upgrade, each run in a container of the NEW release while the old
+#: services run: name -> (the service whose container it is made like, shell). Expand: keystone's
+#: expand and migrate (the old keystone keeps working until contract), placement's and nova's
+#: schema syncs (additive: the old placement and nova run on them; FINDINGS).
+UPGRADE_EXPAND = {
+    "keystone-expand": ("keystone", "keystone-manage db_sync --expand && keystone-manage db_sync --migrate"),
+    "placement-sync": ("placement", "placement-manage db sync"),
+    "nova-sync": ("nova-conductor", "nova-manage api_db sync && nova-manage db sync"),
+}
+#: Contract: only keystone has one (placement and nova migrate in one step); the old keystone
+#: cannot run after it.
+UPGRADE_CONTRACT = {"keystone-contract": ("keystone", "keystone-manage db_sync --contract")}
+#: nova's pre-upgrade check, run with the NEW release's code as nova documents (``nova-status``).
+UPGRADE_CHECK = ("nova-status", ("nova-conductor", "nova-status upgrade check"))
 
 #: which setup a service waits for before it starts
 SETUP_OF = {"keystone": "keystone-setup", "placement": "placement-setup"}
@@ -209,23 +251,34 @@ def public_endpoints(lb_ports: dict[str, int]) -> dict[str, str]:
 def catalog(lb_ports: dict[str, int]) -> list[tuple[str, str, str, str]]:
     """(service name, type, public URL, internal URL) of every service but identity.
 
-    Internal (and admin) URLs are the services' names on the run network: what
-    Nova and Placement use among themselves. The Neutron stand-in is not behind
-    the load balancer (nothing outside the cloud calls it); its public URL is internal.
+    Internal (and admin) URLs are the load balancer's name on the run network
+    (``http://lb:8778``): what Nova and Placement use among themselves (see the
+    module docstring for why not the services' own names). The Neutron stand-in
+    has an internal frontend only (nothing outside the cloud calls it); its
+    public URL is the internal one.
     """
     public = public_endpoints(lb_ports)
-    return [("placement", "placement", public["placement"], "http://placement:8778"),
-            ("nova", "compute", public["compute"], "http://nova-api:8774/v2.1"),
-            ("glance", "image", public["image"], "http://glance:9292"),
-            ("neutron", "network", "http://neutron:9696", "http://neutron:9696")]
+    lb = f"http://{LB_ALIAS}"
+    return [("placement", "placement", public["placement"], f"{lb}:8778"),
+            ("nova", "compute", public["compute"], f"{lb}:8774/v2.1"),
+            ("glance", "image", public["image"], f"{lb}:9292"),
+            ("neutron", "network", f"{lb}:9696", f"{lb}:9696")]
 
 
 def haproxy_config(socket_path: str) -> str:
-    """haproxy.cfg of the lb: one frontend per public API, the service found by its network name.
+    """haproxy.cfg of the lb: one frontend per public API, one server per release of its service.
 
-    Servers are resolved through Docker's DNS at run time (``resolvers``,
-    ``init-addr none``), so HAProxy starts before the services exist and
-    follows a service whose container is replaced by an upgrade.
+    A server per release (``server nova-api-2026-1 nova-api-2026-1:8774``), each
+    found by its per-release network name (``release_alias``) through Docker's
+    DNS at run time (``resolvers``, ``init-addr none``): HAProxy starts before
+    the services exist, a release that runs no container has a server without
+    an address (in maintenance, skipped), and when an upgrade starts the next
+    release's container beside the old one, its server comes up by its own
+    health check while the old one is drained by name through the runtime API.
+    Chosen over ``server-template`` on the shared name (which slot is which
+    container is up to DNS order) and over the runtime API's ``add server``
+    (dynamic servers take no ``resolvers`` in HAProxy 2.6): static, printable,
+    and the same config at every step of an upgrade.
     """
     lines = [
         "global",
@@ -245,9 +298,11 @@ def haproxy_config(socket_path: str) -> str:
         "    retries 2",
         "    option redispatch",
         "    retry-on conn-failure empty-response",
-        "    default-server inter 1s fall 2 rise 1 resolvers docker init-addr last,libc,none",
+        # no libc lookup at start: a release not deployed has no name yet, and the libc
+        # resolver would wait for the host's DNS on every such server before HAProxy listens
+        "    default-server inter 1s fall 2 rise 1 resolvers docker init-addr none",
     ]
-    for frontend in FRONTENDS:
+    for frontend in (*FRONTENDS, *INTERNAL_FRONTENDS):
         lines += [
             f"frontend fe_{frontend.name}",
             f"    bind 0.0.0.0:{frontend.port}",
@@ -256,6 +311,7 @@ def haproxy_config(socket_path: str) -> str:
             "    balance roundrobin",
             f"    option httpchk GET {frontend.check}",
             "    http-check expect status 200-399",
-            f"    server {frontend.service} {frontend.service}:{frontend.port} check",
         ]
+        lines += [f"    server {name} {name}:{frontend.port} check"
+                  for name in (release_alias(frontend.service, release) for release in RELEASES)]
     return "\n".join(lines) + "\n"

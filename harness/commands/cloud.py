@@ -13,6 +13,7 @@ import click
 
 from harness.backends import BACKENDS, make_backend, procutil
 from harness.backends.base import HostSpec
+from harness.backends.docker_openstack import OpenStackContainers
 from harness.backends.docker_resources import check_scenario_images, docker_client, reap
 from harness.backends.process import ProcessBackend
 from harness.clouds.openstack import DEFAULT_RELEASE as DEFAULT_OPENSTACK_RELEASE
@@ -167,7 +168,12 @@ def down(run_id: str | None, all_runs: bool) -> None:
         ProcessBackend(state).destroy()
         click.echo(f"run {run_id}: down ({len(pids)} processes stopped)")
         return
-    make_backend(state.backend, state).destroy()
+    if state.cloud == "openstack":  # its containers are named per release: its own destroy keeps their logs
+        OpenStackContainers(state, docker_client()).destroy()
+        state.status = "down"
+        state.save()
+    else:
+        make_backend(state.backend, state).destroy()
     containers = _reap_docker(run_id)  # anything the run.json did not know of
     click.echo(f"run {run_id}: down ({len(pids)} processes stopped; docker: {containers})")
 

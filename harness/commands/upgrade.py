@@ -10,6 +10,11 @@ nothing touched on a bad policy), prints and saves the plan
 ``rollgate rollback RUN_ID`` reverses it (refused after finalize);
 ``rollgate reboot RUN_ID`` is a rolling reboot of the computes under a policy.
 
+An openstack run (``rollgate up --cloud openstack``) is planned by
+``harness.clouds.openstack_plan`` and driven by ``OpenStackOps`` (real
+``keystone-manage``, ``nova-manage``, container swaps behind HAProxy); its
+rolling reboot is not wired. The recap line gives the wall time of the run.
+
 Exit codes: 0 done; 1 the cloud failed a step (FAIL; rolled back if the
 policy says so); 2 bad input or a harness error. A finished or rolled-back
 run's plan and journal are kept as ``plan.<n>.json`` / ``journal.<n>`` when a
@@ -24,6 +29,7 @@ from __future__ import annotations
 import os
 import secrets
 import signal
+import time
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +38,7 @@ import yaml
 
 from harness.backends import make_backend
 from harness.clouds.minicloud_ops import MINICLOUD_SERVICES, MinicloudOps
+from harness.clouds.openstack_plan import plan_for_run
 from harness.errors import CloudFailure, UsageError, ValidationError
 from harness.executor import (
     COMPLETED,
@@ -147,13 +154,16 @@ def _load_plan(state: RunState) -> Plan:
         raise UsageError(f"{path}: unreadable plan: {exc}") from None
 
 
-def _load_run(run_id: str) -> RunState:
+CLOUDS = ("minicloud", "openstack")
+
+
+def _load_run(run_id: str, clouds: tuple[str, ...] = CLOUDS) -> RunState:
     state = RunState.load(run_id)
     if state.status != "up":
         raise UsageError(f"run {run_id} is {state.status}, not up: `rollgate up` a cloud first")
-    if state.cloud != "minicloud":
-        raise UsageError(f"run {run_id} is an {state.cloud} cloud: upgrade, rollback and reboot drive "
-                         "minicloud only so far (docs/openstack.md, Next 4)")
+    if state.cloud not in clouds:
+        raise UsageError(f"run {run_id} is an {state.cloud} cloud: this command drives "
+                         f"{' and '.join(clouds)} clouds only (docs/openstack.md)")
     return state
 
 
@@ -178,13 +188,27 @@ def _timeline(state: RunState) -> Timeline:
 
 
 def _executor(state: RunState, plan: Plan, timeline: Timeline) -> Executor:
+    if state.cloud == "openstack":
+        from harness.clouds.openstack_ops import OpenStackOps
+
+        return Executor(plan, OpenStackOps(state, target_release=plan.to_release), _journal(state), timeline)
     ops = MinicloudOps(make_backend(state.backend, state), state, target_release=plan.to_release)
     return Executor(plan, ops, _journal(state), timeline)
 
 
-def _finish(result: RunResult, what: str, ok: str) -> None:
-    """One recap line; exit 1 (FAIL) unless the run ended as ``ok``."""
-    line = f"{what}: {result.status} ({result.steps_run} step(s) run)"
+def _ensure_openstack_image(state: RunState, release: str) -> None:
+    """A missing target image is an ERROR naming the build command, before any step runs."""
+    from harness.backends import docker_resources as res
+    from harness.backends.docker_openstack import OpenStackContainers
+    from harness.clouds import openstack as profile
+
+    OpenStackContainers(state, res.docker_client()).ensure_images(
+        {profile.openstack_tag(release): f"the upgrade to {release}"}, profile.build_command(release))
+
+
+def _finish(result: RunResult, what: str, ok: str, started: float) -> None:
+    """One recap line with the wall time; exit 1 (FAIL) unless the run ended as ``ok``."""
+    line = f"{what}: {result.status} ({result.steps_run} step(s) run) in {time.monotonic() - started:.1f}s"
     if result.failed_step:
         line += f"; failed at {result.failed_step}: {result.error}"
     if result.rollback is not None:
@@ -201,13 +225,17 @@ def _start(state: RunState, scenario: Scenario, seed: int | None) -> None:
     assert scenario.upgrade is not None
     _archive_finished(state)
     chosen = seed if seed is not None else secrets.randbelow(2**31)
-    plan = plan_upgrade(scenario.name, scenario.topology, scenario.upgrade, chosen)
+    _run_plan(state, plan_upgrade(scenario.name, scenario.topology, scenario.upgrade, chosen))
+
+
+def _run_plan(state: RunState, plan: Plan) -> None:
     plan.save(_plan_path(state))
     click.echo(plan.render(), nl=False)
+    started = time.monotonic()
     with _timeline(state) as timeline:
         result = _executor(state, plan, timeline).run()
     what = f"{plan.action} {plan.from_release} -> {plan.to_release} of run {state.run_id}"
-    _finish(result, what, COMPLETED)
+    _finish(result, what, COMPLETED, started)
 
 
 # --- commands ------------------------------------------------------------------
@@ -231,7 +259,7 @@ def _policy_options(command: Any) -> Any:
 
 @click.command("upgrade")
 @click.argument("run_id")
-@click.option("--to", "target", default=None, help="Target release (e.g. 1.1).")
+@click.option("--to", "target", default=None, help="Target release (e.g. 1.1, or 2026.2 for openstack).")
 @_policy_options
 @click.option("--resume", is_flag=True, help="Continue a crashed upgrade from its journal.")
 def upgrade_command(run_id: str, target: str | None, policy_file: Path | None, batch_size: int | None,
@@ -246,15 +274,23 @@ def upgrade_command(run_id: str, target: str | None, policy_file: Path | None, b
                              "resume it as it was planned (or roll it back)")
         click.echo(f"resuming {plan.action} {plan.from_release} -> {plan.to_release} of run {run_id} "
                    f"(plan seed {plan.seed})")
+        started = time.monotonic()
         with _timeline(state) as timeline:
             result = _executor(state, plan, timeline).resume()
-        _finish(result, f"{plan.action} of run {run_id} (resumed)", COMPLETED)
+        _finish(result, f"{plan.action} of run {run_id} (resumed)", COMPLETED, started)
         return
     if target is None:
         raise UsageError("--to RELEASE is required (or --resume to continue a crashed upgrade)")
     flags = dict(zip(POLICY_FLAGS, (batch_size, max_unavailable, order, instances), strict=True))
     label = str(policy_file) if policy_file else f"rollgate upgrade {run_id}"
     policy = read_policy(policy_file, flags, tuple(state.hosts))
+    if state.cloud == "openstack":
+        chosen = seed if seed is not None else secrets.randbelow(2**31)
+        plan = plan_for_run(state, target, policy, chosen, label)  # validated before anything changes
+        _ensure_openstack_image(state, target)
+        _archive_finished(state)
+        _run_plan(state, plan)
+        return
     scenario = scenario_for_run(state, "upgrade", target, policy, label)
     _start(state, scenario, seed)
 
@@ -269,7 +305,7 @@ def reboot_command(run_id: str, policy_file: Path | None, batch_size: int | None
 
     A crashed reboot resumes with `rollgate upgrade RUN_ID --resume`.
     """
-    state = _load_run(run_id)
+    state = _load_run(run_id, clouds=("minicloud",))
     flags = dict(zip(POLICY_FLAGS, (batch_size, max_unavailable, order, instances), strict=True))
     label = str(policy_file) if policy_file else f"rollgate reboot {run_id}"
     policy = read_policy(policy_file, flags, tuple(state.hosts))
@@ -284,9 +320,10 @@ def rollback_command(run_id: str) -> None:
     state = _load_run(run_id)
     plan = _load_plan(state)
     click.echo(f"rolling back {plan.action} {plan.from_release} -> {plan.to_release} of run {run_id}")
+    started = time.monotonic()
     with _timeline(state) as timeline:
         result = _executor(state, plan, timeline).rollback()
-    _finish(result, f"rollback of run {run_id}", ROLLED_BACK)
+    _finish(result, f"rollback of run {run_id}", ROLLED_BACK, started)
 
 
 COMMANDS = (upgrade_command, rollback_command, reboot_command)

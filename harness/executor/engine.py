@@ -38,6 +38,7 @@ from harness.executor.steps import (
     OnlineMigrations,
     Pause,
     PinRpc,
+    PointOfNoReturn,
     PreCheck,
     RebootHost,
     ReplaceService,
@@ -112,6 +113,10 @@ class Executor:
         state = self.journal.bind(self.plan.digest(), self.plan.seed, len(self.plan.steps))
         if state.finalize_started:
             step = next(s for s in self.plan.steps if s.step_id == state.finalize_started)
+            if isinstance(step, PointOfNoReturn):
+                raise RollbackRefused(
+                    f"cannot roll back: the upgrade passed its point of no return at {step.step_id}: "
+                    f"{step.reason}. Fix forward: resume the run to finish the upgrade.")
             raise RollbackRefused(
                 f"cannot roll back: finalize began at {step.step_id} ({step.kind}: {step.describe()}); "
                 "after finalize the schema is contracted and the RPC pin lifted, and there is no "
@@ -239,6 +244,8 @@ class Executor:
                 self._pause(step.seconds)
             case OnlineMigrations():
                 self._online_migrations(step)
+            case PointOfNoReturn():
+                log.warning("%s: point of no return: %s", step.step_id, step.reason)
             case UnpinRpc():
                 ops.unpin_rpc_versions()
             case DbContract():
@@ -266,7 +273,7 @@ class Executor:
                 ops.disable_compute(step.host_name, f"rollgate rollback {self.plan.scenario}")
             case HealthGate():
                 self._gate(step.timeout)
-            case UnpinRpc() | DbContract():
+            case UnpinRpc() | DbContract() | PointOfNoReturn():
                 raise StepFailed(f"{step.kind} is finalize: it has no inverse")
             case _:
                 # pre-check, expand (additive), migrations of instances or rows

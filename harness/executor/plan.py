@@ -161,7 +161,7 @@ def order_hosts(hosts: Iterable[Host], order: str | Sequence[str], rng: random.R
     return sorted(by_name, key=lambda h: rank.get(h.name, len(rank)))
 
 
-class _Builder:
+class StepBuilder:
     """Numbers steps as they are added, and carries the current phase."""
 
     def __init__(self) -> None:
@@ -193,7 +193,7 @@ def plan_upgrade(name: str, topology: Topology, upgrade: Upgrade, seed: int) -> 
         for role in ("controller", "compute", "network") if role in policy.roles}
     has_lb = bool(topology.with_role("lb"))
     target = upgrade.to_release
-    b = _Builder()
+    b = StepBuilder()
     if upgrade.action == "reboot":
         _reboot_steps(b, groups, policy, has_lb)
         notes: tuple[str, ...] = ()
@@ -221,7 +221,7 @@ def plan_upgrade(name: str, topology: Topology, upgrade: Upgrade, seed: int) -> 
                 auto_rollback=policy.auto_rollback, notes=notes)
 
 
-def _upgrade_steps(b: _Builder, groups: dict[str, list[Host]], policy: UpgradePolicy, has_lb: bool,
+def _upgrade_steps(b: StepBuilder, groups: dict[str, list[Host]], policy: UpgradePolicy, has_lb: bool,
                    target: str, series_change: bool) -> None:
     gate = policy.health_timeout
     b.phase = "pre-check"
@@ -258,7 +258,7 @@ def _upgrade_steps(b: _Builder, groups: dict[str, list[Host]], policy: UpgradePo
             b.add(UndrainApi, host_name=host.name)
     computes = [h for h in groups.get("compute", [])
                 if h.releases.get("compute-agent", target) != target]
-    _compute_batches(b, computes, policy, lambda host: replace(host, "compute-agent"))
+    compute_batches(b, computes, policy, lambda host: replace(host, "compute-agent"))
     b.phase = "network nodes"
     for host in groups.get("network", []):
         if [s for s in host.upgradable_services if s not in DATA_PLANE_SERVICES and replace(host, s)]:
@@ -269,7 +269,7 @@ def _upgrade_steps(b: _Builder, groups: dict[str, list[Host]], policy: UpgradePo
         b.add(HealthGate, timeout=gate)
 
 
-def _compute_batches(b: _Builder, computes: Sequence[Host], policy: UpgradePolicy,
+def compute_batches(b: StepBuilder, computes: Sequence[Host], policy: UpgradePolicy,
                      act: Callable[[Host], object]) -> None:
     """Disable, empty, act on (replace or reboot), check, enable: batch by batch."""
     batches = _batches(computes, policy.batch_size)
@@ -290,7 +290,7 @@ def _compute_batches(b: _Builder, computes: Sequence[Host], policy: UpgradePolic
             b.add(Pause, seconds=policy.pause_between_batches)
 
 
-def _reboot_steps(b: _Builder, groups: dict[str, list[Host]], policy: UpgradePolicy, has_lb: bool) -> None:
+def _reboot_steps(b: StepBuilder, groups: dict[str, list[Host]], policy: UpgradePolicy, has_lb: bool) -> None:
     gate = policy.health_timeout
     b.phase = "health before the reboots"
     b.add(HealthGate, timeout=gate)
@@ -306,7 +306,7 @@ def _reboot_steps(b: _Builder, groups: dict[str, list[Host]], policy: UpgradePol
     def reboot(host: Host) -> None:
         b.add(RebootHost, host_name=host.name, timeout=gate)
 
-    _compute_batches(b, groups.get("compute", []), policy, reboot)
+    compute_batches(b, groups.get("compute", []), policy, reboot)
     b.phase = "network nodes"
     for host in groups.get("network", []):
         b.add(RebootHost, host_name=host.name, timeout=gate)

@@ -3,7 +3,9 @@
 A step is frozen data: it names its host, service and releases, and carries
 its own timeouts, so a saved plan replays exactly. Every step before
 finalize has an inverse (``Executor`` runs it on rollback); the two finalize
-steps (unpin, DB contract) have none: that is Nova's point of no return.
+steps (unpin, DB contract) have none: that is Nova's point of no return. A
+cloud whose old release cannot come back earlier than that marks the spot
+with a ``PointOfNoReturn`` step, which counts as finalize.
 Steps are serialised as ``{"kind": ..., field: value}`` and read back through
 ``STEP_TYPES``.
 """
@@ -164,6 +166,20 @@ class OnlineMigrations(Step):
 
 
 @dataclass(frozen=True, kw_only=True)
+class PointOfNoReturn(Step):
+    """Where a cloud's old release cannot run again, earlier than finalize (a profile's finding:
+    the openstack profile's nova services, see ``harness.clouds.openstack_plan``). It does
+    nothing; from the moment it begins, rollback is refused, as after finalize, with ``reason``."""
+
+    kind: ClassVar[str] = "point-of-no-return"
+    finalize: ClassVar[bool] = True
+    reason: str
+
+    def describe(self) -> str:
+        return f"POINT OF NO RETURN: {self.reason}"
+
+
+@dataclass(frozen=True, kw_only=True)
 class UnpinRpc(Step):
     kind: ClassVar[str] = "unpin-rpc"
     finalize: ClassVar[bool] = True
@@ -186,7 +202,7 @@ STEP_TYPES: dict[str, type[Step]] = {
     cls.kind: cls for cls in (
         PreCheck, DbExpand, PinRpc, ReplaceService, DrainApi, UndrainApi, DisableCompute,
         EnableCompute, MigrateInstances, RebootHost, HealthGate, Pause, OnlineMigrations,
-        UnpinRpc, DbContract)
+        PointOfNoReturn, UnpinRpc, DbContract)
 }
 
 

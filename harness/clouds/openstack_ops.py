@@ -1,0 +1,572 @@
+"""``OpenStackOps``: the executor's ``CloudOps`` for the openstack profile (real Keystone,
+Placement and Nova on Docker, from ``rollgate up --cloud openstack``).
+
+Interface::
+
+    ops = OpenStackOps(state, target_release="2026.2")   # a deployed openstack run
+    Executor(plan, ops, journal, timeline).run()         # plan: harness.clouds.openstack_plan
+
+What each operation does (the real tools, in FINDINGS' order):
+
+- ``upgrade_check``: ``nova-status upgrade check`` in a one-off of the target
+  image. Exit 1 whose only warning is ``hw_machine_type unset`` (libvirt-only:
+  the fake driver has no machine type) is a pass, and the report says so.
+- ``db_expand``: one-offs of the NEW image, in parallel, while the old services
+  run: ``keystone-manage db_sync --expand`` then ``--migrate``; ``placement-manage
+  db sync``; ``nova-manage api_db sync`` then ``db sync``.
+- ``pin_rpc_versions``: checks that every nova service runs with
+  ``[upgrade_levels] compute = auto`` (the nova.conf template sets it from the start).
+- ``replace_service``: start the new release's container (same host name,
+  volumes and network name), wait until it is ready, drain the old one's HAProxy
+  server (API services), ``docker stop -t stop_timeout`` the old one (SIGTERM,
+  then SIGKILL) and remove it, its log kept.
+- ``drain_api`` / ``undrain_api``: every fronted API container on the host,
+  through HAProxy's runtime API.
+- ``disable_compute``, ``enable_compute``, ``list_instances``, ``live_migrate``:
+  openstacksdk as the admin, through the load balancer; a migration is done when
+  the server is ACTIVE elsewhere and its Placement allocation followed it.
+- ``unpin_rpc_versions``: SIGHUP to nova-api, nova-conductor and nova-scheduler
+  (they recompute the compute RPC version from the services' minimum).
+- ``online_data_migrations``: ``nova-manage db online_data_migrations
+  --max-count N`` in the conductor at the target release (exit 1: more to do).
+- ``db_contract``: ``keystone-manage db_sync --contract`` in a one-off of the new image.
+- ``health_gate``: polls until each service's only running container is at the
+  expected release and image, MariaDB, RabbitMQ and HAProxy run, the four APIs
+  answer through the load balancer, every nova service is up and no server is
+  in ERROR.
+
+"Ready" for a new container, polled, never slept: an API service's HAProxy
+server is UP by its own health check; a nova RPC service (conductor, scheduler,
+compute) logged ``Starting <topic> node`` and wrote its release's service
+version into its row of nova's ``services`` table (its start reached the
+database, through the conductor for a compute); the Neutron stand-in answers
+inside its container. A container that exits while waited on fails the
+operation at once, with its last log lines.
+"""
+from __future__ import annotations
+
+import concurrent.futures
+import configparser
+import logging
+import re
+import time
+from collections.abc import Callable
+from typing import Any
+
+from harness.backends import docker_resources as res
+from harness.backends.docker_openstack import OpenStackContainers
+from harness.clouds import openstack as profile
+from harness.clouds.openstack_lb import FRONTED, ReleaseServers
+from harness.executor.ops import CheckReport, ExpectedReleases, HealthReport, OperationFailed
+from harness.runstate import RunState
+from harness.waiting import http_ok
+
+log = logging.getLogger("harness.clouds.openstack_ops")
+
+POLL = 1.0
+#: seconds; a release's service imports for 5-60 s on a loaded 2-core machine
+SERVICE_READY_TIMEOUT = 300.0
+ONEOFF_TIMEOUT = 600.0
+LB_DRAIN_TIMEOUT = 60.0
+SERVICE_CHANGE_TIMEOUT = 60.0
+LB_UP_TIMEOUT = 60.0
+#: HTTP services -> the path that answers without a token (the load balancer's checks)
+HTTP_CHECK = {**{f.service: f.check for f in profile.FRONTENDS}, "neutron": "/v2.0/networks"}
+#: nova services with an RPC server and a row in ``services``: service -> topic
+NOVA_RPC = {"nova-conductor": "conductor", "nova-scheduler": "scheduler", "nova-compute": "compute"}
+#: what reads ``[upgrade_levels]`` and sends to computes: reloaded to drop the pin
+COMPUTE_RPC_SENDERS = ("nova-api", "nova-conductor", "nova-scheduler")
+#: what each sender logs when a SIGHUP has reloaded it
+RELOAD_MARK = {"nova-api": "Booting worker", "nova-conductor": "Starting conductor node",
+               "nova-scheduler": "Starting scheduler node"}
+NOVA_SERVICES = ("nova-api", *NOVA_RPC)
+SYSTEM_SERVICES = (("db", "mariadb"), ("mq", "rabbitmq"), ("lb", "haproxy"))
+#: nova-status's check that only libvirt can pass (the fake driver has no machine type)
+MACHINE_TYPE_CHECK = "hw_machine_type unset"
+MIGRATION_ATTEMPTS = 3
+SETTLE_GRACE = 5.0
+
+
+def _tail(text: str, lines: int = 20) -> str:
+    return "\n".join(text.splitlines()[-lines:])
+
+
+def check_report(code: int, output: str) -> CheckReport:
+    """``nova-status upgrade check``'s exit code and table as a ``CheckReport``.
+
+    0 success, 1 warning, 2 failure (nova's convention). Exit 1 whose only
+    warning is ``hw_machine_type unset`` is ``ok``: that check inspects
+    libvirt guests' machine types, which the fake driver does not have.
+    """
+    results = re.findall(r"\|\s*Check:\s*(.+?)\s*\|\s*\n\s*\|\s*Result:\s*(\w+)", output)
+    warnings = [name for name, result in results if result.lower() == "warning"]
+    failures = [name for name, result in results if result.lower() == "failure"]
+    summary = f"nova-status upgrade check exited {code}; {len(results)} checks"
+    if code == 0:
+        return CheckReport("ok", f"{summary}, all passed")
+    if code == 1 and warnings == [MACHINE_TYPE_CHECK]:
+        return CheckReport("ok", f"{summary}: passed. The only warning is {MACHINE_TYPE_CHECK!r}, a "
+                                 "libvirt-only check the fake virt driver cannot satisfy (no machine "
+                                 "type), so exit 1 counts as a pass here")
+    if code == 1:
+        return CheckReport("warning", f"{summary}; warnings: {', '.join(warnings) or '?'}\n{_tail(output)}")
+    return CheckReport("failure", f"{summary}; failures: {', '.join(failures) or '?'}\n{_tail(output, 40)}")
+
+
+def _count(container: Any, mark: str) -> int:
+    return int(container.logs().decode(errors="replace").count(mark))
+
+
+def nova_conf_level(text: str) -> str | None:
+    """``[upgrade_levels] compute`` of a rendered nova.conf (None when unset)."""
+    parser = configparser.ConfigParser(interpolation=None, strict=False)
+    parser.read_string(text)
+    return parser.get("upgrade_levels", "compute", fallback=None)
+
+
+class OpenStackOps:
+    """The operations of a rolling upgrade, done on a deployed openstack run."""
+
+    def __init__(self, state: RunState, client: Any | None = None, *, target_release: str,
+                 cloud: Any | None = None, lb: Any | None = None,
+                 connect: Callable[[], Any] | None = None) -> None:
+        self.state = state
+        self.target_release = target_release
+        self.cloud: Any = cloud or OpenStackContainers(state, client or res.docker_client())
+        if lb is None:
+            from harness.backends.haproxy import RuntimeAPI
+
+            lb = RuntimeAPI(self.cloud.runtime_dir("lb") / "admin.sock")
+        self.lb = ReleaseServers(lb)
+        self._connect = connect or self._default_connect
+        self._conn: Any = None
+        controllers = [n for n, h in state.hosts.items() if "controller" in h.roles]
+        if not controllers:
+            raise ValueError(f"run {state.run_id} has no controller host")
+        self.controller = controllers[0]
+        self.computes = tuple(n for n, h in state.hosts.items() if "compute" in h.roles)
+        lb_ports: dict[str, int] = state.extra.get("openstack", {}).get("lb_ports", {})
+        self.api_checks = {f.service: f"http://127.0.0.1:{lb_ports[f.name]}{f.check}"
+                           for f in profile.FRONTENDS if f.name in lb_ports}
+
+    # --- plumbing ---------------------------------------------------------
+
+    def _default_connect(self) -> Any:
+        from harness.deploy import connect
+
+        return connect(self.state)
+
+    def conn(self) -> Any:
+        if self._conn is None:
+            self._conn = self._connect()
+        return self._conn
+
+    def _wait(self, operation: str, check: Callable[[], str | None], timeout: float,
+              evidence: Callable[[], str] = lambda: "", interval: float = POLL) -> None:
+        """Poll ``check`` (None = done, else what is still wrong) until ``timeout``."""
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                problem = check()
+            except OperationFailed:
+                raise
+            except Exception as exc:  # keep polling; report the last error
+                problem = f"{type(exc).__name__}: {exc}"
+                self._conn = None
+            if problem is None:
+                return
+            if time.monotonic() >= deadline:
+                raise OperationFailed(operation, f"not done after {timeout:g}s: {problem}", evidence())
+            time.sleep(interval)
+
+    def _oneoffs(self, operation: str, commands: dict[str, tuple[str, str]], release: str) -> None:
+        """Run one-offs of ``release``'s image in parallel; OperationFailed naming each that failed."""
+        def run(name: str, like: str, shell: str) -> tuple[str, int, str, float]:
+            started = time.monotonic()
+            spec = profile.container_spec(self.controller, like, release)
+            code, output = self.cloud.run_oneoff_result(spec, name, shell, ONEOFF_TIMEOUT, kind="upgrade")
+            return name, code, output, time.monotonic() - started
+
+        with concurrent.futures.ThreadPoolExecutor(len(commands), thread_name_prefix="os-oneoff") as pool:
+            results = list(pool.map(lambda item: run(item[0], *item[1]), commands.items()))
+        failed = [(name, code, output) for name, code, output, _ in results if code != 0]
+        for name, code, _, took in results:
+            log.info("%s: %s (%s) exited %d after %.1fs", operation, name, release, code, took)
+        if failed:
+            raise OperationFailed(operation, ", ".join(f"{n} exited {c}" for n, c, _ in failed),
+                                  "\n".join(f"--- {n}\n{_tail(o)}" for n, _, o in failed))
+
+    # --- pre-check and schema -----------------------------------------------
+
+    def upgrade_check(self) -> CheckReport:
+        name, (like, shell) = profile.UPGRADE_CHECK
+        spec = profile.container_spec(self.controller, like, self.target_release)
+        code, output = self.cloud.run_oneoff_result(spec, name, shell, ONEOFF_TIMEOUT, kind="upgrade")
+        report = check_report(code, output)
+        log.info("upgrade check (%s): %s", self.target_release, report.detail.splitlines()[0])
+        return report
+
+    def db_expand(self, release: str) -> None:
+        self._oneoffs("db-expand", profile.UPGRADE_EXPAND, release)
+
+    def db_contract(self, release: str) -> None:
+        self._oneoffs("db-contract", profile.UPGRADE_CONTRACT, release)
+
+    def online_data_migrations(self, max_count: int) -> bool:
+        command = ["nova-manage", "db", "online_data_migrations", "--max-count", str(max_count)]
+        code, output = self.cloud.exec_result(self.controller, "nova-conductor", command, ONEOFF_TIMEOUT,
+                                              release=self.target_release)
+        if code not in (0, 1):
+            raise OperationFailed("online-migrations", f"`{' '.join(command)}` exited {code}", _tail(output))
+        return bool(code == 1)
+
+    # --- RPC pin --------------------------------------------------------------
+
+    def _nova_containers(self, services: tuple[str, ...]) -> list[tuple[str, str, Any]]:
+        """(host, service, container) of every running container of ``services``."""
+        found = []
+        for host, known in self.state.hosts.items():
+            for service in known.services:
+                if service in services:
+                    found += [(host, service, c) for c in self.cloud.containers(host, service)
+                              if c.status == "running"]
+        return found
+
+    def pin_rpc_versions(self, level: str) -> None:
+        if level != "auto":
+            raise OperationFailed("pin-rpc", f"level {level!r}: the openstack profile pins compute RPC "
+                                  "with [upgrade_levels] compute = auto only (images/openstack/etc/"
+                                  "nova.conf.tmpl); a fixed level needs a template change")
+        wrong = []
+        for host, service, container in self._nova_containers(NOVA_SERVICES):
+            result = container.exec_run(["cat", "/etc/nova/nova.conf"])
+            seen = nova_conf_level((result.output or b"").decode(errors="replace"))
+            if seen != level:
+                wrong.append(f"{host}/{service} ({container.name}): compute = {seen}")
+        if wrong:
+            raise OperationFailed("pin-rpc", "[upgrade_levels] is not compute = auto in: " + "; ".join(wrong))
+
+    def unpin_rpc_versions(self) -> None:
+        """SIGHUP: each sender drops its cached minimum service version (FINDINGS). Done when
+        each has reloaded: gunicorn booted new nova-api workers, and the conductor and the
+        scheduler started their service again (nova 2026.2's cotyledon respawns its worker,
+        2026.1's oslo.service restarts the service in place: both log ``Starting <topic> node``).
+
+        Only when a row of nova's ``services`` table is at the target's version: before
+        that, the minimum the senders computed has not changed and there is nothing to
+        drop (the inverse of ``pin_rpc_versions``, which changed nothing). It matters:
+        nova 2026.1's conductor logs ``Caught SIGHUP, handling`` and never starts its
+        service again (seen in the e2e test's rollback), as it ignores SIGTERM."""
+        target = profile.NOVA_SERVICE_VERSION[self.target_release]
+        if target not in self.service_versions().values():
+            log.info("unpin: no nova service at %s (version %d) yet; the senders' minimum is "
+                     "unchanged, nothing to reload", self.target_release, target)
+            return
+        targets = self._nova_containers(COMPUTE_RPC_SENDERS)
+        before = {c.name: _count(c, RELOAD_MARK[service]) for _, service, c in targets}
+        for host, service, container in targets:
+            log.info("SIGHUP %s/%s (%s)", host, service, container.name)
+            container.kill(signal="SIGHUP")
+
+        def reloaded() -> str | None:
+            for host, service, container in targets:
+                container.reload()
+                if container.status != "running":
+                    raise OperationFailed("unpin-rpc", f"{host}/{service} exited after SIGHUP",
+                                          _tail(container.logs(tail=30).decode(errors="replace")))
+                if _count(container, RELOAD_MARK[service]) <= before[container.name]:
+                    return f"{host}/{service} has not reloaded yet (no new {RELOAD_MARK[service]!r})"
+            return self._api_problem("nova-api") or self._nova_services_problem()
+
+        self._wait("unpin-rpc", reloaded, SERVICE_READY_TIMEOUT)
+
+    # --- services -------------------------------------------------------------
+
+    def replace_service(self, host: str, service: str, release: str, stop_timeout: float) -> None:
+        spec = profile.container_spec(host, service, release)
+        existing = self.cloud.containers(host, service)
+        new = [c for c in existing if c.labels.get(res.LABEL_RELEASE) == release]
+        old = [c for c in existing if c.labels.get(res.LABEL_RELEASE) != release]
+        for stale in [c for c in new if c.status != "running"]:  # left by a crash: start afresh
+            stale.remove(force=True)
+            new.remove(stale)
+        started = time.monotonic()
+        container = new[0] if new else self.cloud.start(spec)
+        self._wait_ready(host, service, release, container)
+        ready = time.monotonic() - started
+        for previous in old:
+            previous_release = previous.labels.get(res.LABEL_RELEASE, "?")
+            drained = 0.0
+            if service in FRONTED and previous.status == "running":
+                drained = self.lb.drain(service, previous_release, LB_DRAIN_TIMEOUT)
+            stopped = self.cloud.retire(previous, stop_timeout)
+            log.info("%s/%s: %s ready in %.1fs; %s drained in %.1fs, stopped in %.1fs", host, service,
+                     release, ready, previous_release, drained, stopped)
+        self.state.hosts[host].services[service].release = release
+        self.state.save()
+
+    def _wait_ready(self, host: str, service: str, release: str, container: Any) -> None:
+        def exited() -> str | None:
+            container.reload()
+            if container.status in ("exited", "dead"):
+                return f"{container.name} exited (code {container.attrs.get('State', {}).get('ExitCode')})"
+            return None
+
+        def logs() -> str:
+            return _tail(container.logs(tail=40).decode(errors="replace"), 40)
+
+        def ready() -> str | None:
+            stopped = exited()
+            if stopped:
+                raise OperationFailed("replace-service", f"{host}/{service} -> {release}: {stopped}", logs())
+            if service in NOVA_RPC:
+                return self._nova_started(host, service, release, container)
+            if service in HTTP_CHECK:
+                return self._answers_inside(host, service, release)
+            return None
+
+        self._wait("replace-service", ready, SERVICE_READY_TIMEOUT, logs)
+        if service in FRONTED:  # its own health check passes in HAProxy before the old one drains
+            try:
+                self.lb.wait_up(service, release, LB_UP_TIMEOUT, abort=exited)
+            except OperationFailed as exc:
+                raise OperationFailed("replace-service", f"{host}/{service} -> {release}: {exc.problem}",
+                                      logs()) from exc
+
+    def _answers_inside(self, host: str, service: str, release: str) -> str | None:
+        """The service's HTTP check, asked inside its container (before HAProxy is told)."""
+        url = f"http://127.0.0.1:{profile.PORTS[service]}{HTTP_CHECK[service]}"
+        probe = ["python", "-c", f"import urllib.request as u; u.urlopen({url!r}, timeout=3)"]
+        code, output = self.cloud.exec_result(host, service, probe, 15, release=release)
+        return None if code == 0 else f"{host}/{service} {release} not answering {url}: {_tail(output, 1)}"
+
+    def _nova_started(self, host: str, service: str, release: str, container: Any) -> str | None:
+        topic = NOVA_RPC[service]
+        if f"Starting {topic} node" not in container.logs().decode(errors="replace"):
+            return f"{host}/{service} {release} has not logged 'Starting {topic} node' yet"
+        want = profile.NOVA_SERVICE_VERSION[release]
+        seen = self.service_versions().get((host, service))
+        return None if seen == want else f"{host}/{service} service version is {seen}, not {want} yet"
+
+    def service_versions(self) -> dict[tuple[str, str], int]:
+        """(host, binary) -> ``version`` of nova's ``services`` rows (not deleted), read from MariaDB."""
+        query = "SELECT host, `binary`, version FROM nova.services WHERE deleted = 0"
+        code, output = self.cloud.exec_result("db", "mariadb", ["mariadb", "-N", "-B", "-e", query], 30)
+        if code != 0:
+            raise OperationFailed("service-versions", f"mariadb exited {code}", _tail(output))
+        versions = {}
+        for line in output.splitlines():
+            parts = line.split("\t")
+            if len(parts) == 3 and parts[2].strip().isdigit():
+                versions[(parts[0], parts[1])] = int(parts[2])
+        return versions
+
+    # --- load balancer ----------------------------------------------------------
+
+    def _fronted_on(self, host: str) -> list[tuple[str, str]]:
+        """(service, release) of every running fronted container on ``host``."""
+        return [(service, c.labels.get(res.LABEL_RELEASE, ""))
+                for service in self.state.hosts[host].services if service in FRONTED
+                for c in self.cloud.containers(host, service) if c.status == "running"]
+
+    def drain_api(self, host: str) -> None:
+        for service, release in self._fronted_on(host):
+            self.lb.drain(service, release, LB_DRAIN_TIMEOUT)
+
+    def undrain_api(self, host: str) -> None:
+        for service, release in self._fronted_on(host):
+            self.lb.wait_up(service, release, SERVICE_READY_TIMEOUT)
+
+    # --- computes ---------------------------------------------------------------
+
+    def _compute_service(self, host: str) -> Any:
+        for service in self.conn().compute.services():
+            if service.host == host and service.binary == "nova-compute":
+                return service
+        raise OperationFailed("compute-service", f"{host} has no nova-compute in `compute service list`")
+
+    def disable_compute(self, host: str, reason: str) -> None:
+        self._set_compute(host, "disabled", lambda s: self.conn().compute.disable_service(
+            s, disabled_reason=reason))
+
+    def enable_compute(self, host: str) -> None:
+        self._set_compute(host, "enabled", self._enable)
+
+    def _enable(self, service: Any) -> None:
+        self.conn().compute.enable_service(service)
+
+    def _set_compute(self, host: str, status: str, change: Callable[[Any], object]) -> None:
+        if self._compute_service(host).status != status:
+            change(self._compute_service(host))
+
+        def settled() -> str | None:
+            seen = self._compute_service(host).status
+            return None if seen == status else f"{host}/nova-compute is {seen}"
+
+        self._wait(f"{status[:-1]}-compute", settled, SERVICE_CHANGE_TIMEOUT)
+
+    def _servers(self) -> list[Any]:
+        return [s for s in self.conn().compute.servers(details=True, all_projects=True)
+                if s.status != "DELETED"]
+
+    def list_instances(self, host: str) -> list[str]:
+        return sorted(s.id for s in self._servers() if s.compute_host == host)
+
+    def live_migrate(self, instance: str, source: str, timeout: float) -> str:
+        from openstack import exceptions as sdk_exceptions
+
+        compute = self.conn().compute
+        deadline = time.monotonic() + timeout
+        for attempt in range(1, MIGRATION_ATTEMPTS + 1):
+            try:
+                server = compute.get_server(instance)
+            except sdk_exceptions.NotFoundException:
+                return "(deleted)"
+            if server.compute_host != source and server.status == "ACTIVE" and not server.task_state:
+                return self._verify_moved(server, source)
+            if server.status == "ERROR":
+                break
+            if server.status == "ACTIVE" and not server.task_state:
+                try:
+                    compute.live_migrate_server(server, host=None, block_migration="auto")
+                except sdk_exceptions.ConflictException:
+                    pass  # a task runs on it already: wait for that one
+            settled = self._wait_settled(instance, source, deadline)
+            if settled.compute_host != source and settled.status == "ACTIVE":
+                return self._verify_moved(settled, source)
+            if settled.status == "ERROR" or time.monotonic() >= deadline:
+                break
+            log.warning("live migration %d of %s ended on %s (%s): retrying", attempt, instance,
+                        settled.compute_host, settled.status)
+        server = compute.get_server(instance)
+        raise OperationFailed("live-migrate", f"{instance} still on {server.compute_host} "
+                              f"({server.status}, task {server.task_state}) after {timeout:g}s")
+
+    def _wait_settled(self, instance: str, source: str, deadline: float) -> Any:
+        """Re-read the server until the migration is over (moved, ERROR, or idle on the source
+        for a while: the request is a cast, so "no task yet" right after it is not "failed")."""
+        compute = self.conn().compute
+        started = time.monotonic()
+        while True:
+            server = compute.get_server(instance)
+            idle = server.status == "ACTIVE" and not server.task_state
+            if (idle and server.compute_host != source) or server.status == "ERROR":
+                return server
+            if (idle and time.monotonic() - started > SETTLE_GRACE) or time.monotonic() >= deadline:
+                return server
+            time.sleep(POLL / 2)
+
+    def _verify_moved(self, server: Any, source: str) -> str:
+        """Its Placement allocation followed it to the new host's resource provider."""
+        target = str(server.compute_host)
+
+        def allocated() -> str | None:
+            where = self.allocation_hosts(server.id)
+            return None if where == [target] else f"{server.id}'s allocation is on {where}, not [{target}]"
+
+        self._wait("live-migrate", allocated, SERVICE_CHANGE_TIMEOUT)
+        log.info("live-migrated %s: %s -> %s", server.id, source, target)
+        return target
+
+    def allocation_hosts(self, server_id: str) -> list[str]:
+        """Names of the resource providers holding the server's Placement allocation."""
+        placement = self.conn().placement
+        names = {p.id: p.name for p in placement.resource_providers()}
+        answer = placement.get(f"/allocations/{server_id}", microversion="1.28").json()
+        return sorted(names.get(rp, rp) for rp in answer.get("allocations", {}))
+
+    def cold_migrate(self, instance: str, source: str, timeout: float) -> str:
+        raise OperationFailed("cold-migrate", "not wired for the openstack profile; use instances: "
+                              "live-migrate (the fake driver live-migrates) or leave")
+
+    def reboot_host(self, host: str, timeout: float) -> None:
+        raise OperationFailed("reboot-host", "rolling reboots are not wired for the openstack profile")
+
+    # --- health gate ------------------------------------------------------------
+
+    def health_gate(self, expected: ExpectedReleases, timeout: float) -> HealthReport:
+        deadline = time.monotonic() + timeout
+        while True:
+            problems = self.problems(expected)
+            if not problems:
+                return HealthReport(True)
+            if time.monotonic() >= deadline:
+                return HealthReport(False, tuple(problems))
+            time.sleep(POLL)
+
+    def problems(self, expected: ExpectedReleases) -> list[str]:
+        """Everything that keeps the cloud from being healthy at ``expected`` now (one line each)."""
+        problems: list[str] = []
+        listing = self.cloud.service_containers()  # one engine call for the whole pass
+        for host, services in expected.items():
+            for service, release in services.items():
+                mine = [c for c in listing if c.labels.get(res.LABEL_HOST) == host
+                        and c.labels.get(res.LABEL_SERVICE) == service]
+                problems += self._container_problems(host, service, release, mine)
+        for host, service in SYSTEM_SERVICES:
+            if host in self.state.hosts and self.cloud.health(host, service) not in ("running", "healthy"):
+                problems.append(f"{host}/{service} is {self.cloud.health(host, service)}")
+        for service in self.api_checks:
+            problem = self._api_problem(service)
+            if problem:
+                problems.append(problem)
+        for probe in (self._nova_services_problem, self._servers_problem):
+            try:
+                problem = probe()
+            except Exception as exc:
+                self._conn = None
+                problem = f"{probe.__name__.strip('_')}: {type(exc).__name__}: {exc}"
+            if problem:
+                problems.append(problem)
+        return problems
+
+    def _container_problems(self, host: str, service: str, release: str, containers: list[Any]) -> list[str]:
+        running = [c for c in containers if c.status == "running"]
+        at = [c for c in running if c.labels.get(res.LABEL_RELEASE) == release]
+        problems = []
+        if not at:
+            problems.append(f"{host}/{service}: no running container at {release}")
+        for container in at:
+            image = container.attrs.get("Config", {}).get("Image")
+            if image != profile.openstack_tag(release):
+                problems.append(f"{host}/{service}: {container.name} runs {image}, not "
+                                f"{profile.openstack_tag(release)}")
+        others = [c.name for c in running if c not in at]
+        if others:
+            problems.append(f"{host}/{service}: also running {', '.join(others)}")
+        return problems
+
+    def _api_problem(self, service: str) -> str | None:
+        url = self.api_checks.get(service)
+        if url is None:
+            return None
+        try:
+            return None if http_ok(url, timeout=5) else f"{service} API through the lb: not 2xx ({url})"
+        except OSError as exc:
+            return f"{service} API through the lb: {exc} ({url})"
+
+    def _nova_services_problem(self) -> str | None:
+        rows = [s for s in self.conn().compute.services() if s.binary in NOVA_RPC]
+        down = [f"{s.binary}@{s.host}" for s in rows if s.state != "up"]
+        missing = [h for h in self.computes
+                   if not any(s.host == h and s.binary == "nova-compute" for s in rows)]
+        if down or missing:
+            return f"nova services down: {', '.join(down)}" + (
+                f"; no nova-compute on {', '.join(missing)}" if missing else "")
+        return None
+
+    def _servers_problem(self) -> str | None:
+        broken = [s.id for s in self._servers() if s.status == "ERROR"]
+        return f"servers in ERROR: {', '.join(broken)}" if broken else None
+
+    def releases(self) -> dict[str, dict[str, list[str]]]:
+        """host -> service -> the releases of its running containers now."""
+        out: dict[str, dict[str, list[str]]] = {}
+        for host, known in self.state.hosts.items():
+            for service, svc in known.services.items():
+                if svc.release == profile.SYSTEM:
+                    continue
+                out.setdefault(host, {})[service] = sorted(
+                    c.labels.get(res.LABEL_RELEASE, "?") for c in self.cloud.containers(host, service)
+                    if c.status == "running")
+        return out
