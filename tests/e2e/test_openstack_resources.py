@@ -9,10 +9,7 @@ see verify fail, and destroy (no allocation left behind).
 from __future__ import annotations
 
 import json
-import os
 import secrets
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -25,16 +22,9 @@ from harness.deploy import connect
 from harness.resources import ResourceSpec
 from harness.runstate import RunState
 from harness.waiting import wait_until
+from tests.e2e.test_openstack_cloud import COMPUTES, NOTHING, rollgate
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
-COMPUTES = ["compute-1", "compute-2", "compute-3"]
-NOTHING = {"containers": [], "volumes": [], "networks": []}
-
-
-def rollgate(root: Path, *args: str, timeout: float = 900) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "ROLLGATE_RESULTS": str(root)}
-    return subprocess.run([sys.executable, "-m", "harness.cli", *args], env=env, capture_output=True,
-                          text=True, timeout=timeout, check=False)
 
 
 @pytest.fixture(scope="module")
