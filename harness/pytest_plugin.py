@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from harness.errors import RollgateError
 
@@ -77,6 +78,15 @@ def run_id_for(name: str, worker: str | None) -> str:
     return "-".join(parts)[:40].rstrip("-")
 
 
+def _cloud_of(path: Path) -> str:
+    """The scenario's ``cloud:`` (minicloud when absent or unreadable: prepare says why)."""
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except (OSError, yaml.YAMLError):
+        return "minicloud"
+    return str(raw.get("cloud", "minicloud")) if isinstance(raw, dict) else "minicloud"
+
+
 class ScenarioItem(pytest.Item):
     """One gate run of one scenario."""
 
@@ -85,8 +95,10 @@ class ScenarioItem(pytest.Item):
 
         config = self.config
         run_id = run_id_for(self.name, os.environ.get("PYTEST_XDIST_WORKER"))
-        options = GateOptions(backend=config.getoption("rollgate_backend"),
-                              seed=config.getoption("rollgate_seed"), run_id=run_id)
+        backend = config.getoption("rollgate_backend")
+        if _cloud_of(self.path) == "openstack":
+            backend = "docker"  # real OpenStack runs only in containers, whatever the matrix's backend
+        options = GateOptions(backend=backend, seed=config.getoption("rollgate_seed"), run_id=run_id)
         try:
             run = prepare(self.path, options, run_id)
         except RollgateError as exc:

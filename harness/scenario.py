@@ -154,6 +154,7 @@ class UpgradePolicy:
     roles: tuple[str, ...] = ROLLED_ROLES
     auto_rollback: bool = True
     online_migration_batch: int = 50
+    api_drain: bool = True  # drain an API backend in the load balancer before it stops
 
     def selects(self, host: Host) -> bool:
         return any(fnmatch.fnmatchcase(host.name, pattern) for pattern in self.hosts)
@@ -168,6 +169,7 @@ class UpgradePolicy:
             "hosts": list(self.hosts), "roles": list(self.roles),
             "auto_rollback": self.auto_rollback,
             "online_migration_batch": self.online_migration_batch,
+            "api_drain": self.api_drain,
         }
 
 
@@ -183,6 +185,8 @@ class Upgrade:
     # verifies every resource in the mixed state, then continues. None = no hold.
     hold_after_batch: int | None = None
     hold_seconds: float = 0.0
+    # Rollback on purpose: run up to the first step of this kind, then roll back (None = no).
+    rollback_before: str | None = None
 
 
 @dataclass(frozen=True)
@@ -203,6 +207,7 @@ class Scenario:
     # Extra named checks the gate runs before and after (e.g. "project-isolation").
     checks: tuple[str, ...] = ()
     path: str = "<scenario>"
+    cloud: str = "minicloud"  # minicloud | openstack (harness.clouds.openstack)
 
 
 # --- the hook for sections other modules own -------------------------------

@@ -212,7 +212,8 @@ def build_policy(raw: Mapping[str, Any], action: str, topology: Topology, path: 
         migration_timeout=float(raw.get("migration_timeout", 120.0)),
         instances=instances, hosts=patterns, roles=roles,
         auto_rollback=bool(raw.get("auto_rollback", True)),
-        online_migration_batch=int(raw.get("online_migration_batch", 50)))
+        online_migration_batch=int(raw.get("online_migration_batch", 50)),
+        api_drain=bool(raw.get("api_drain", True)))
     for index, pattern in enumerate(patterns):
         if not any(fnmatch.fnmatchcase(name, pattern) for name in host_names):
             raise ValidationError(path, f"{where}.hosts[{index}]",
@@ -253,13 +254,24 @@ def build_upgrade(raw: Mapping[str, Any] | None, topology: Topology, path: str) 
             raise ValidationError(path, "upgrade.hold.after_batch",
                                   f"{hold_after} leaves no compute batch after the hold "
                                   f"({batches} batch(es)); {valid}")
+    rollback_before = raw.get("rollback_before")
+    if rollback_before is not None and action != "upgrade":
+        raise ValidationError(path, "upgrade.rollback_before",
+                              "only an upgrade rolls back; remove it from a rolling reboot")
     return Upgrade(from_release=source, to_release=target, action=action, policy=policy,
                    hold_after_batch=hold_after,
-                   hold_seconds=float((hold or {}).get("seconds", 0.0)))
+                   hold_seconds=float((hold or {}).get("seconds", 0.0)), rollback_before=rollback_before)
 
 
 def build_scenario(raw: Mapping[str, Any], path: str) -> Scenario:
     """The typed scenario, after every cross-field rule held."""
+    if raw.get("cloud") == "openstack":
+        from harness.scenario_openstack import build_openstack_scenario
+
+        return build_openstack_scenario(raw, path)
+    if "computes" in (raw.get("topology") or {}):
+        raise ValidationError(path, "topology.computes", "openstack only (cloud: openstack); a minicloud "
+                              "topology lists its hosts in topology.hosts")
     upgrade_raw = raw.get("upgrade")
     default_release = upgrade_raw["from"] if upgrade_raw else None
     topology = build_topology(raw, default_release, path)

@@ -18,8 +18,9 @@ What each operation does (the real tools, in FINDINGS' order):
   ``[upgrade_levels] compute = auto`` (the nova.conf template sets it from the start).
 - ``replace_service``: start the new release's container (same host name,
   volumes and network name), wait until it is ready, drain the old one's HAProxy
-  server (API services), ``docker stop -t stop_timeout`` the old one (SIGTERM,
-  then SIGKILL) and remove it, its log kept.
+  server (API services; not with ``api_drain=False``, the policy's switch that
+  shows what the drain protects against), ``docker stop -t stop_timeout`` the
+  old one (SIGTERM, then SIGKILL) and remove it, its log kept.
 - ``drain_api`` / ``undrain_api``: every fronted API container on the host,
   through HAProxy's runtime API.
 - ``disable_compute``, ``enable_compute``, ``list_instances``, ``live_migrate``:
@@ -84,6 +85,8 @@ SYSTEM_SERVICES = (("db", "mariadb"), ("mq", "rabbitmq"), ("lb", "haproxy"))
 #: nova-status's check that only libvirt can pass (the fake driver has no machine type)
 MACHINE_TYPE_CHECK = "hw_machine_type unset"
 MIGRATION_ATTEMPTS = 3
+SCHEDULE_TIMEOUT = 60.0  # a server the scheduler is placing gets its host within seconds
+DELETED = type("Deleted", (), {"compute_host": None, "status": "DELETED"})()  # a server gone meanwhile
 SETTLE_GRACE = 5.0
 
 
@@ -129,9 +132,10 @@ class OpenStackOps:
 
     def __init__(self, state: RunState, client: Any | None = None, *, target_release: str,
                  cloud: Any | None = None, lb: Any | None = None,
-                 connect: Callable[[], Any] | None = None) -> None:
+                 connect: Callable[[], Any] | None = None, api_drain: bool = True) -> None:
         self.state = state
         self.target_release = target_release
+        self.api_drain = api_drain  # False: the old API server is stopped while HAProxy still uses it
         self.cloud: Any = cloud or OpenStackContainers(state, client or res.docker_client())
         if lb is None:
             from harness.backends.haproxy import RuntimeAPI
@@ -297,7 +301,7 @@ class OpenStackOps:
         for previous in old:
             previous_release = previous.labels.get(res.LABEL_RELEASE, "?")
             drained = 0.0
-            if service in FRONTED and previous.status == "running":
+            if service in FRONTED and previous.status == "running" and self.api_drain:
                 drained = self.lb.drain(service, previous_release, LB_DRAIN_TIMEOUT)
             stopped = self.cloud.retire(previous, stop_timeout)
             log.info("%s/%s: %s ready in %.1fs; %s drained in %.1fs, stopped in %.1fs", host, service,
@@ -410,6 +414,26 @@ class OpenStackOps:
                 if s.status != "DELETED"]
 
     def list_instances(self, host: str) -> list[str]:
+        """Servers on ``host``, once every server still being scheduled has a host.
+
+        Disabling a compute stops new placements on it, not the ones already decided:
+        a server the scheduler sent to ``host`` just before has no host yet, lands there
+        after a plain listing, and its build dies with the swapped nova-compute (seen:
+        ERROR under the traffic's create/delete cycles). So the servers in BUILD with
+        no host are waited for (bounded), then the host's servers are listed."""
+        unplaced = {s.id for s in self._servers() if s.status == "BUILD" and not s.compute_host}
+
+        def placed() -> str | None:
+            waiting = [s.id for s in self._servers() if s.id in unplaced
+                       and s.status == "BUILD" and not s.compute_host]
+            return f"{len(waiting)} server(s) still being scheduled: {', '.join(waiting[:3])}" if waiting \
+                else None
+
+        if unplaced:
+            try:
+                self._wait("list-instances", placed, SCHEDULE_TIMEOUT)
+            except OperationFailed as exc:  # a stuck scheduler is the health gate's to report
+                log.warning("%s", exc)
         return sorted(s.id for s in self._servers() if s.compute_host == host)
 
     def live_migrate(self, instance: str, source: str, timeout: float) -> str:
@@ -432,6 +456,8 @@ class OpenStackOps:
                 except sdk_exceptions.ConflictException:
                     pass  # a task runs on it already: wait for that one
             settled = self._wait_settled(instance, source, deadline)
+            if settled is DELETED:
+                return "(deleted)"
             if settled.compute_host != source and settled.status == "ACTIVE":
                 return self._verify_moved(settled, source)
             if settled.status == "ERROR" or time.monotonic() >= deadline:
@@ -443,12 +469,17 @@ class OpenStackOps:
                               f"({server.status}, task {server.task_state}) after {timeout:g}s")
 
     def _wait_settled(self, instance: str, source: str, deadline: float) -> Any:
+        from openstack import exceptions as sdk_exceptions
+
         """Re-read the server until the migration is over (moved, ERROR, or idle on the source
         for a while: the request is a cast, so "no task yet" right after it is not "failed")."""
         compute = self.conn().compute
         started = time.monotonic()
         while True:
-            server = compute.get_server(instance)
+            try:
+                server = compute.get_server(instance)
+            except sdk_exceptions.NotFoundException:  # deleted by its owner meanwhile
+                return DELETED
             idle = server.status == "ACTIVE" and not server.task_state
             if (idle and server.compute_host != source) or server.status == "ERROR":
                 return server

@@ -44,7 +44,7 @@ from harness.executor.steps import (
     UnpinRpc,
 )
 from harness.runstate import RunState
-from harness.scenario import Host, Topology
+from harness.scenario import Host, Topology, UpgradePolicy
 from harness.scenario_rules import build_policy, check_schema
 
 #: controller services swapped before nova, each reversible (their N-1 runs on the expanded schema)
@@ -91,6 +91,14 @@ def plan_for_run(state: RunState, target: str, policy: dict[str, Any], seed: int
     if rules.instances == "cold-migrate":
         raise ValidationError(label, "upgrade.policy.instances", "cold-migrate is not wired for the "
                               "openstack profile; valid: live-migrate, leave")
+    return plan_openstack(state.run_id, topology, target, rules, seed)
+
+
+def plan_openstack(name: str, topology: Topology, target: str, rules: UpgradePolicy, seed: int) -> Plan:
+    """The plan of ``topology`` (hosts with the release of each OpenStack service) to ``target``:
+    the order of the module docstring; ``rollgate upgrade`` and the gate both plan here."""
+    releases = topology.releases()
+    source = min((r for services in releases.values() for r in services.values()), key=release_index)
     rng = random.Random(seed)
     in_scope = [h for h in topology.hosts if rules.selects(h)]
     groups = {role: order_hosts([h for h in in_scope if role in h.roles], rules.order, rng)
@@ -144,7 +152,7 @@ def plan_for_run(state: RunState, target: str, policy: dict[str, Any], seed: int
         b.phase = "finalize (point of no return)"
         b.add(UnpinRpc)
         b.add(DbContract, to_release=target)
-    return Plan(scenario=state.run_id, seed=seed, action="upgrade", from_release=source, to_release=target,
+    return Plan(scenario=name, seed=seed, action="upgrade", from_release=source, to_release=target,
                 policy=rules.to_dict(), initial_releases=releases, steps=tuple(b.steps),
                 max_unavailable=rules.max_unavailable, auto_rollback=rules.auto_rollback,
                 notes=tuple(notes))

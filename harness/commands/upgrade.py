@@ -191,7 +191,9 @@ def _executor(state: RunState, plan: Plan, timeline: Timeline) -> Executor:
     if state.cloud == "openstack":
         from harness.clouds.openstack_ops import OpenStackOps
 
-        return Executor(plan, OpenStackOps(state, target_release=plan.to_release), _journal(state), timeline)
+        drain = bool(plan.policy.get("api_drain", True))
+        return Executor(plan, OpenStackOps(state, target_release=plan.to_release, api_drain=drain),
+                        _journal(state), timeline)
     ops = MinicloudOps(make_backend(state.backend, state), state, target_release=plan.to_release)
     return Executor(plan, ops, _journal(state), timeline)
 

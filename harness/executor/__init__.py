@@ -11,6 +11,7 @@ from harness.executor.engine import (
     FAILED,
     ROLLBACK_FAILED,
     ROLLED_BACK,
+    STOPPED,
     Executor,
     JournalHasProgress,
     RollbackRefused,
@@ -21,7 +22,7 @@ from harness.executor.ops import CheckReport, CloudOps, HealthReport, OperationF
 from harness.executor.plan import Plan, build_plan, plan_upgrade
 
 __all__ = [
-    "COMPLETED", "FAILED", "ROLLBACK_FAILED", "ROLLED_BACK", "CheckReport", "CloudOps", "Executor",
+    "COMPLETED", "FAILED", "ROLLBACK_FAILED", "ROLLED_BACK", "STOPPED", "CheckReport", "CloudOps", "Executor",
     "HealthReport", "Journal", "JournalHasProgress", "JournalMismatch", "OperationFailed", "Plan",
     "RollbackRefused", "RunResult", "build_plan", "plan_upgrade",
 ]

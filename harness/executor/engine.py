@@ -54,6 +54,7 @@ COMPLETED = "completed"
 FAILED = "failed"
 ROLLED_BACK = "rolled_back"
 ROLLBACK_FAILED = "rollback_failed"
+STOPPED = "stopped"  # run(stop_before=...) reached that step: nothing failed, nothing finalized
 
 
 class RollbackRefused(RollgateError):
@@ -72,7 +73,7 @@ class StepFailed(Exception):
 class RunResult:
     """How a run, resume or rollback ended."""
 
-    status: str  # completed | failed | rolled_back | rollback_failed
+    status: str  # completed | failed | rolled_back | rollback_failed | stopped
     failed_step: str | None = None
     error: str | None = None
     steps_run: int = 0
@@ -94,14 +95,21 @@ class Executor:
 
     # --- public API -----------------------------------------------------
 
-    def run(self) -> RunResult:
-        """Run the plan from its first step; refuses a journal with progress."""
+    def run(self, stop_before: str | None = None) -> RunResult:
+        """Run the plan from its first step; refuses a journal with progress.
+
+        ``stop_before`` (a step id of the plan) ends the run with status ``stopped``
+        just before that step: a rollback on purpose (``upgrade.rollback_before``)
+        starts from there.
+        """
+        if stop_before is not None and stop_before not in {s.step_id for s in self.plan.steps}:
+            raise ValueError(f"stop_before: no step {stop_before!r} in the plan")
         state = self.journal.bind(self.plan.digest(), self.plan.seed, len(self.plan.steps))
         if state.has_progress:
             raise JournalHasProgress(
                 f"{self.journal.path} already records steps of this plan: resume it "
                 "(rollgate upgrade RUN_ID --resume) or roll it back (rollgate rollback RUN_ID)")
-        return self._forward(state)
+        return self._forward(state, stop_before)
 
     def resume(self) -> RunResult:
         """Continue after a crash: every step not proven done runs, in plan order."""
@@ -151,10 +159,14 @@ class Executor:
 
     # --- forward ----------------------------------------------------------
 
-    def _forward(self, state: JournalState) -> RunResult:
+    def _forward(self, state: JournalState, stop_before: str | None = None) -> RunResult:
         self._load_releases(state)
         count = 0
         for step in self.plan.steps:
+            if step.step_id == stop_before:
+                log.info("stopping before %s (%s), as asked", step.step_id, step.kind)
+                self.journal.record_status(STOPPED, f"before {step.step_id}")
+                return RunResult(STOPPED, None, None, count)
             if state.effect(step.step_id) == DONE:
                 continue
             error = self._execute(step, FORWARD)

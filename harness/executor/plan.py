@@ -180,7 +180,21 @@ def build_plan(scenario: Scenario, seed: int) -> Plan:
     """The plan of the scenario's upgrade section (ValueError if it has none)."""
     if scenario.upgrade is None:
         raise ValueError(f"{scenario.path}: upgrade: missing: nothing to plan")
+    if scenario.cloud == "openstack":  # the profile's own service order (imported late: it uses this module)
+        from harness.clouds.openstack_plan import plan_openstack
+
+        return plan_openstack(scenario.name, scenario.topology, scenario.upgrade.to_release,
+                              scenario.upgrade.policy, seed)
     return plan_upgrade(scenario.name, scenario.topology, scenario.upgrade, seed)
+
+
+def stop_step(plan: Plan, kind: str) -> str | None:
+    """The id of the step a rollback on purpose stops before (``upgrade.rollback_before``):
+    the first step of ``kind``, or the first finalize step for ``finalize``; None if none."""
+    for step in plan.steps:
+        if (step.finalize if kind == "finalize" else step.kind == kind):
+            return step.step_id
+    return None
 
 
 def plan_upgrade(name: str, topology: Topology, upgrade: Upgrade, seed: int) -> Plan:
@@ -249,12 +263,12 @@ def _upgrade_steps(b: StepBuilder, groups: dict[str, list[Host]], policy: Upgrad
         todo = [s for s in API_SERVICES if s in host.releases and host.releases[s] != target]
         if not todo:
             continue
-        if has_lb:
+        if has_lb and policy.api_drain:
             b.add(DrainApi, host_name=host.name)
         for service in todo:
             replace(host, service)
         b.add(HealthGate, timeout=gate)
-        if has_lb:
+        if has_lb and policy.api_drain:
             b.add(UndrainApi, host_name=host.name)
     computes = [h for h in groups.get("compute", [])
                 if h.releases.get("compute-agent", target) != target]
@@ -296,11 +310,11 @@ def _reboot_steps(b: StepBuilder, groups: dict[str, list[Host]], policy: Upgrade
     b.add(HealthGate, timeout=gate)
     b.phase = "controllers, one at a time"
     for host in groups.get("controller", []):
-        if has_lb:
+        if has_lb and policy.api_drain:
             b.add(DrainApi, host_name=host.name)
         b.add(RebootHost, host_name=host.name, timeout=gate)
         b.add(HealthGate, timeout=gate)
-        if has_lb:
+        if has_lb and policy.api_drain:
             b.add(UndrainApi, host_name=host.name)
 
     def reboot(host: Host) -> None:

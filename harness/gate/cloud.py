@@ -1,5 +1,9 @@
 """The cloud of one gate run: deployed through ``harness.deploy``, operated through ``MinicloudOps``.
 
+``open_cloud`` picks the scenario's cloud: this module's ``GateCloud`` for
+minicloud, ``harness.gate.openstack_cloud.OpenStackGateCloud`` for
+``cloud: openstack``; both offer the surface below.
+
 The gate needs a few things beyond the executor's ``CloudOps``: connections
 as admin and as a non-admin user, the compute API stopped and started on every
 controller (the "API down" resource phase), and each service's address and
@@ -11,13 +15,19 @@ from __future__ import annotations
 import importlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from pathlib import Path
+from typing import Any, Protocol
 
 from harness import deploy as deploy_module
 from harness.errors import UsageError
 from harness.executor.ops import CloudOps
+from harness.gate.checks import service_releases
+from harness.gate.logscan import version_check, version_violations
+from harness.resources import ResourcePhases, ResourceSpec
 from harness.runstate import RunState
 from harness.scenario import Scenario
+from harness.timeline import Timeline
+from harness.verdict import Check, Releases
 from harness.waiting import wait_until
 
 COMPUTE_API = "compute-api"
@@ -41,6 +51,25 @@ def _ops_class() -> Any:
     return module.MinicloudOps
 
 
+class Cloud(Protocol):
+    """What a gate run needs of its cloud, whichever it is."""
+
+    state: RunState
+
+    def ops(self, scenario: Scenario) -> CloudOps: ...
+    def connect(self) -> Any: ...
+    def connect_demo(self) -> Any: ...
+    def resource_phases(self, run_dir: Path, spec: ResourceSpec, timeline: Timeline) -> ResourcePhases: ...
+    def compute_api_url(self) -> str: ...
+    def stop_compute_api(self) -> list[str]: ...
+    def start_compute_api(self) -> None: ...
+    def engine_alive(self) -> bool: ...
+    def infra_alive(self) -> bool: ...
+    def final_releases(self) -> Releases: ...
+    def end_checks(self, expected: str) -> list[Check]: ...
+    def destroy(self) -> None: ...
+
+
 @dataclass
 class GateCloud:
     state: RunState
@@ -54,6 +83,23 @@ class GateCloud:
 
     def connect(self) -> Any:
         return deploy_module.connect(self.state)
+
+    def resource_phases(self, run_dir: Path, spec: ResourceSpec, timeline: Timeline) -> ResourcePhases:
+        return ResourcePhases(run_dir, self.connect, spec, timeline)
+
+    def engine_alive(self) -> bool:
+        return bool(self.backend.engine_alive())
+
+    def infra_alive(self) -> bool:
+        """minicloud's database is one of its hosts: its failures are the cloud's (health gates)."""
+        return True
+
+    def final_releases(self) -> Releases:
+        return service_releases(self.service_ports())
+
+    def end_checks(self, expected: str) -> list[Check]:
+        """Every service logged only versioned objects its peers accept (harness.gate.logscan)."""
+        return [version_check(version_violations(self.services(), self.backend.logs))]
 
     def connect_demo(self) -> Any:
         return deploy_module.connect(self.state, "rollgate-demo")
@@ -85,19 +131,7 @@ class GateCloud:
         """Start every compute API again and wait until the public API answers reliably."""
         while self._stopped:
             self.backend.start_service(self._stopped.pop(0), COMPUTE_API)
-        conn = self.connect()
-        streak = [0]
-
-        def answering() -> bool:
-            try:
-                list(conn.compute.flavors())
-                streak[0] += 1
-            except Exception:
-                streak[0] = 0
-                raise
-            return streak[0] >= 5  # the load balancer has every backend back, not just one
-
-        wait_until(answering, timeout=30.0, interval=0.2, what="the compute API after the API-down phase")
+        wait_compute_api(self.connect(), timeout=30.0, interval=0.2)
 
     def service_ports(self) -> Mapping[str, tuple[str, Mapping[str, int | None]]]:
         return {h.name: (h.address, {s: v.port for s, v in h.services.items()})
@@ -111,6 +145,27 @@ class GateCloud:
         self.backend.destroy()
 
 
-def open_cloud(state: RunState, scenario: Scenario, backend: str) -> GateCloud:
+def wait_compute_api(conn: Any, timeout: float, interval: float) -> None:
+    """Until the public compute API answers 5 times in a row (the load balancer has every
+    backend back, not just one), after the API-down phase."""
+    streak = [0]
+
+    def answering() -> bool:
+        try:
+            list(conn.compute.flavors())
+            streak[0] += 1
+        except Exception:
+            streak[0] = 0
+            raise
+        return streak[0] >= 5
+
+    wait_until(answering, timeout=timeout, interval=interval, what="the compute API after the API-down phase")
+
+
+def open_cloud(state: RunState, scenario: Scenario, backend: str) -> Cloud:
     """Deploy the scenario's topology (all-or-nothing) and wrap it."""
+    if scenario.cloud == "openstack":
+        from harness.gate.openstack_cloud import open_openstack
+
+        return open_openstack(state, scenario, backend)
     return GateCloud(state, _deploy(state, scenario, backend))

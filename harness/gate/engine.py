@@ -45,6 +45,7 @@ class EngineWatch:
     timeline: Timeline | None = None
     interval: float = 0.5
     name: str = "Docker engine"
+    check_id: str = CHECK_ENGINE  # the ERROR check an outage becomes
     outages: list[tuple[float, float | None]] = field(default_factory=list)
     _stop: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
@@ -83,7 +84,8 @@ class EngineWatch:
 
     def _emit(self, phase: str, now: float) -> None:
         if self.timeline is not None:
-            self.timeline.emit({"kind": ENGINE, "phase": phase, "t": now, "engine": self.name})
+            self.timeline.emit({"kind": ENGINE, "phase": phase, "t": now, "engine": self.name,
+                                "check": self.check_id})
 
     @property
     def failed(self) -> bool:
@@ -109,7 +111,7 @@ class EngineWatch:
                     for start, end in outages]
         total = sum((end or now) - start for start, end in outages)
         return Check.errored(
-            CHECK_ENGINE,
+            self.check_id,
             f"the {self.name} was away {total:.1f} s during the run ({len(outages)} outage(s)): what the "
             "cloud did meanwhile cannot be judged; a gate retries this run", evidence)
 

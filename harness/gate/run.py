@@ -14,6 +14,7 @@ waits for it to come back before removing the run.
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
@@ -26,14 +27,14 @@ from typing import Any
 
 from harness.checks.samples import numbered_events
 from harness.checks.slo import SloReport, evaluate
-from harness.errors import RollgateError, UsageError
-from harness.executor import Executor, Journal, Plan, RunResult, build_plan
+from harness.errors import RollgateError, UsageError, ValidationError
+from harness.executor import STOPPED, Executor, Journal, Plan, RunResult, build_plan
+from harness.executor.plan import stop_step
 from harness.executor.steps import Pause
-from harness.gate.checks import harness_error, isolation_check, resource_checks, service_releases
-from harness.gate.cloud import GateCloud, open_cloud
+from harness.gate.checks import harness_error, isolation_check, resource_checks
+from harness.gate.cloud import Cloud, open_cloud
 from harness.gate.engine import DEFAULT_ENGINE_WAIT_S, EngineWatch, guard_ops, wait_for_engine
 from harness.gate.hold import hold_step_id, insert_hold
-from harness.gate.logscan import version_check, version_violations
 from harness.report import write_reports
 from harness.report.build import assemble, executor_check, releases_check, slo_checks
 from harness.resources import PhaseResult, ResourcePhases, ResourceSpec, parse_resources, project_isolation
@@ -76,15 +77,23 @@ class GateRun:
     leaked_after: list[str] | None = None
     final_releases: dict[str, dict[str, str]] | None = None
     watch: EngineWatch | None = None
+    infra: EngineWatch | None = None  # the test bed's own services (openstack: MariaDB, RabbitMQ)
+    stop_before: str | None = None  # upgrade.rollback_before: the step the run stops before
 
     @property
     def run_dir(self) -> Path:
         return self.state.directory
 
 
+CHECK_INFRASTRUCTURE = "harness.infrastructure"
+
+
 def expects_rollback(scenario: Scenario) -> bool:
-    """Scenarios upgrading to a release that cannot start expect (and judge) a clean rollback."""
-    return scenario.upgrade is not None and scenario.upgrade.to_release.endswith("+nostart")
+    """Scenarios upgrading to a release that cannot start, or rolling back on purpose
+    (``upgrade.rollback_before``), expect (and judge) a clean rollback."""
+    upgrade = scenario.upgrade
+    return upgrade is not None and (upgrade.to_release.endswith("+nostart")
+                                    or upgrade.rollback_before is not None)
 
 
 def prepare(scenario_path: str | Path, options: GateOptions, run_id: str) -> GateRun:
@@ -99,13 +108,26 @@ def prepare(scenario_path: str | Path, options: GateOptions, run_id: str) -> Gat
         # Said, not ignored: a run that silently skipped its faults would PASS for the wrong reason.
         raise UsageError(f"{scenario.path}: faults: a gate run does not inject faults yet; remove the "
                          "section, or inject by hand with `rollgate fault` during `rollgate upgrade`")
+    if scenario.cloud == "openstack" and options.backend != "docker":
+        raise UsageError(f"--backend {options.backend}: {scenario.path} is a cloud: openstack scenario "
+                         "(real OpenStack services in containers): run it with --backend docker")
     seed = choose_seed(options.seed, scenario.seed)
     plan = build_plan(scenario, seed)
     if scenario.upgrade.hold_after_batch is not None:
         plan = insert_hold(plan, scenario.upgrade.hold_after_batch, scenario.upgrade.hold_seconds)
+    stop_before = None
+    if scenario.upgrade.rollback_before is not None:
+        stop_before = stop_step(plan, scenario.upgrade.rollback_before)
+        if stop_before is None:
+            raise ValidationError(scenario.path, "upgrade.rollback_before",
+                                  f"the plan has no {scenario.upgrade.rollback_before} step to stop "
+                                  "before (see `rollgate plan`); remove the field or widen the policy")
+        plan = dataclasses.replace(plan, notes=(*plan.notes, (
+            f"rollback on purpose (upgrade.rollback_before: {scenario.upgrade.rollback_before}): the run "
+            f"stops before {stop_before} and rolls back, newest step first")))
     state = RunState(run_id=run_id, backend=options.backend)
     state.extra.update(scenario=scenario.name, scenario_path=str(scenario_path), seed=seed)
-    return GateRun(scenario=scenario, plan=plan, state=state, resources=resources)
+    return GateRun(scenario=scenario, plan=plan, state=state, resources=resources, stop_before=stop_before)
 
 
 def run_gate(run: GateRun, options: GateOptions, echo: Echo) -> Verdict:
@@ -113,7 +135,7 @@ def run_gate(run: GateRun, options: GateOptions, echo: Echo) -> Verdict:
     run.run_dir.mkdir(parents=True, exist_ok=True)
     run.plan.save(run.run_dir / "plan.json")
     started = time.monotonic()
-    cloud: GateCloud | None = None
+    cloud: Cloud | None = None
     with Timeline(run.run_dir / "timeline.jsonl") as timeline:
         timeline.emit({"kind": "gate", "phase": "start", "scenario": run.scenario.name,
                        "seed": run.plan.seed, "backend": options.backend})
@@ -121,8 +143,10 @@ def run_gate(run: GateRun, options: GateOptions, echo: Echo) -> Verdict:
             echo(f"deploying {len(run.scenario.topology.hosts)} hosts on the {options.backend} backend")
             cloud = open_cloud(run.state, run.scenario, options.backend)
             echo(f"  up in {run.state.extra.get('deploy_seconds', '?')} s")
-            run.watch = EngineWatch(cloud.backend.engine_alive, timeline)
-            with run.watch:
+            run.watch = EngineWatch(cloud.engine_alive, timeline)
+            run.infra = EngineWatch(cloud.infra_alive, timeline, interval=2.0,
+                                    name="test bed's MariaDB/RabbitMQ", check_id=CHECK_INFRASTRUCTURE)
+            with run.watch, run.infra:
                 _judge(run, cloud, timeline, options, echo)
         except RollgateError as exc:
             LOG.error("run %s: %s", run.state.run_id, exc)
@@ -133,20 +157,21 @@ def run_gate(run: GateRun, options: GateOptions, echo: Echo) -> Verdict:
         finally:  # also on Ctrl-C
             if cloud is not None and not options.keep:
                 _clean_up(run, cloud, echo)
-        engine = run.watch.check() if run.watch is not None else None
-        if engine is not None:
-            run.checks.append(engine)
+        for watch in (run.watch, run.infra):
+            outage = watch.check() if watch is not None else None
+            if outage is not None:
+                run.checks.append(outage)
         timeline.emit({"kind": "gate", "phase": "end", "seconds": round(time.monotonic() - started, 3)})
     verdict = _verdict(run, options)
     write_reports(run.run_dir, verdict)
     return verdict
 
 
-def _clean_up(run: GateRun, cloud: GateCloud, echo: Echo) -> None:
+def _clean_up(run: GateRun, cloud: Cloud, echo: Echo) -> None:
     """Remove the run; an engine that went away is waited for (bounded) first."""
     wait_s = float(os.environ.get("ROLLGATE_ENGINE_WAIT", DEFAULT_ENGINE_WAIT_S))
     # Through the watch, so that the engine's return is on the timeline too.
-    probe = run.watch.poll if run.watch is not None else cloud.backend.engine_alive
+    probe = run.watch.poll if run.watch is not None else cloud.engine_alive
     if not wait_for_engine(probe, wait_s):
         message = (f"cleanup: the container engine did not answer within {wait_s:.0f} s; run "
                    f"`rollgate down {run.state.run_id}` once it is back")
@@ -161,11 +186,12 @@ def _clean_up(run: GateRun, cloud: GateCloud, echo: Echo) -> None:
                                         f"`rollgate down {run.state.run_id}`"))
 
 
-def _judge(run: GateRun, cloud: GateCloud, timeline: Timeline, options: GateOptions, echo: Echo) -> None:
-    phases = ResourcePhases(run.run_dir, cloud.connect, run.resources, timeline)
+def _judge(run: GateRun, cloud: Cloud, timeline: Timeline, options: GateOptions, echo: Echo) -> None:
+    phases = cloud.resource_phases(run.run_dir, run.resources, timeline)
     echo(f"resources: creating {run.resources.servers} server(s)")
     created = phases.create()
     run.phases.append(created)
+    _machine_ok(run, "the resource phases, the upgrade and the checks")
     run.phases.append(phases.verify("verify-before"))
     if "project-isolation" in run.scenario.checks:
         run.leaked_before = project_isolation(cloud.connect_demo, [r.server_id for r in phases.resources])
@@ -173,17 +199,18 @@ def _judge(run: GateRun, cloud: GateCloud, timeline: Timeline, options: GateOpti
     if run.resources.api_down:
         run.phases.append(phases.verify_api_down(cloud.stop_compute_api, cloud.start_compute_api,
                                                  cloud.compute_api_url()))
+    _machine_ok(run, "the upgrade and the checks")
     _observe_upgrade(run, cloud, phases, timeline, options, echo)
     run.phases.append(phases.verify("verify-after"))
     if "project-isolation" in run.scenario.checks:
         run.leaked_after = project_isolation(cloud.connect_demo, [r.server_id for r in phases.resources])
         echo(f"security: after the update it lists {len(run.leaked_after)}")
-    run.final_releases = service_releases(cloud.service_ports())
+    run.final_releases = cloud.final_releases()
+    run.checks += cloud.end_checks(_expected_release(run))
     run.phases.append(phases.destroy())
-    run.checks.append(version_check(version_violations(cloud.services(), cloud.backend.logs)))
 
 
-def _observe_upgrade(run: GateRun, cloud: GateCloud, phases: ResourcePhases, timeline: Timeline,
+def _observe_upgrade(run: GateRun, cloud: Cloud, phases: ResourcePhases, timeline: Timeline,
                      options: GateOptions, echo: Echo) -> None:
     """Traffic around the executor; the SLOs judge exactly this window."""
     scenario = run.scenario
@@ -196,26 +223,38 @@ def _observe_upgrade(run: GateRun, cloud: GateCloud, phases: ResourcePhases, tim
         run_time_s=_traffic_bound(run.plan, options))
     echo(f"traffic: API {', '.join(t.name for t in api_targets)}; {len(instances)} instance(s)")
     ops = cloud.ops(run.scenario)
-    if run.watch is not None:
-        ops = guard_ops(ops, run.watch)
+    for watch in (run.watch, run.infra):
+        if watch is not None:
+            ops = guard_ops(ops, watch)
     executor = Executor(run.plan, ops, Journal(run.run_dir / "journal"), timeline,
                         pause=_pause_callback(run, phases, echo))
     start = time.monotonic()
     with TrafficRunner(plan) as runner:
         _keep_traffic(runner, options.baseline_s)
         echo(f"executor: {len(run.plan.steps)} steps")
-        run.executor = executor.run()
+        run.executor = executor.run(stop_before=run.stop_before)
+        if run.executor.status == STOPPED:  # a rollback on purpose (upgrade.rollback_before)
+            echo(f"executor: stopped before {run.stop_before} as the scenario asks; rolling back")
+            undone = executor.rollback()
+            run.executor = RunResult(undone.status, None, undone.error, run.executor.steps_run, undone)
         echo(f"executor: {run.executor.status}"
              + (f" at {run.executor.failed_step}" if run.executor.failed_step else ""))
         _keep_traffic(runner, options.settle_s)
-    if run.watch is not None:
-        run.watch.raise_if_failed("reading the writes back, the SLOs and the later resource phases")
+    _machine_ok(run, "reading the writes back, the SLOs and the later resource phases")
     missing = verify_writes(timeline.path, timeline, instances, since=start)
     end = time.monotonic()
     timeline.emit({"kind": "observe", "phase": "end", "unreadable_writes": missing})
     run.slo = evaluate(list(numbered_events(timeline.path)), scenario.slo_config, window=(start, end))
     (run.run_dir / "outages.json").write_text(
         json.dumps([o.to_row() for o in run.slo.outages], indent=2) + "\n")
+
+
+def _machine_ok(run: GateRun, skipped: str) -> None:
+    """Stop judging once the engine or the test bed went away: later stages would only pile up
+    symptoms of the machine's failure (EngineDown; the watches' checks make it an ERROR)."""
+    for watch in (run.watch, run.infra):
+        if watch is not None:
+            watch.raise_if_failed(skipped)
 
 
 def _traffic_bound(plan: Plan, options: GateOptions) -> float:
@@ -260,10 +299,7 @@ def _verdict(run: GateRun, options: GateOptions) -> Verdict:
         checks.append(executor_check(run.executor.status, run.executor.failed_step, run.executor.error,
                                      expect_rollback=rollback))
     if run.final_releases:
-        rolled_back = run.executor is not None and run.executor.status == "rolled_back"
-        back_home = rollback or rolled_back or upgrade.action == "reboot"
-        expected = upgrade.from_release if back_home else upgrade.to_release
-        checks.append(releases_check(run.final_releases, expected))
+        checks.append(releases_check(run.final_releases, _expected_release(run)))
     checks += resource_checks(run.phases)
     if "project-isolation" in scenario.checks and run.leaked_after is not None:
         checks.append(isolation_check(run.leaked_before, run.leaked_after, upgrade.from_release,
@@ -277,8 +313,18 @@ def _verdict(run: GateRun, options: GateOptions) -> Verdict:
         outages=[o.to_row() for o in run.slo.outages] if run.slo else [],
         counts=run.slo.counts if run.slo else {},
         from_release=upgrade.from_release, to_release=upgrade.to_release, action=upgrade.action,
-        backend=options.backend, cloud="minicloud",
+        backend=options.backend, cloud=scenario.cloud,
         notes=[*plan.notes, *(run.slo.notes if run.slo else [])])
+
+
+def _expected_release(run: GateRun) -> str:
+    """The release every service should run at the end: the source after a rollback (on
+    purpose, or the one a failed upgrade was expected to need) or a reboot, else the target."""
+    upgrade = run.scenario.upgrade
+    assert upgrade is not None
+    rolled_back = run.executor is not None and run.executor.status == "rolled_back"
+    back_home = expects_rollback(run.scenario) or rolled_back or upgrade.action == "reboot"
+    return upgrade.from_release if back_home else upgrade.to_release
 
 
 def describe_result(verdict: Verdict) -> dict[str, Any]:

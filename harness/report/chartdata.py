@@ -17,7 +17,7 @@ from typing import Any
 
 from harness.checks.outages import compute_outages, data_plane_gaps
 from harness.checks.samples import REQUEST_KINDS, Sample, numbered_events, to_sample
-from harness.report.releases import host_lanes, step_spans
+from harness.report.releases import host_lanes, service_lanes, step_spans
 from harness.verdict import Verdict
 
 DEFAULT_BUCKET_S = 0.1
@@ -131,7 +131,9 @@ def chart_data(
     )
     spans = step_spans(events)
     initial = dict(verdict.releases_initial) if verdict else {}
-    lanes = host_lanes(initial, spans, (origin, finish))
+    # openstack: one controller runs seven services, so a lane per service shows each swap
+    per_service = verdict is not None and verdict.cloud == "openstack"
+    lanes = (service_lanes if per_service else host_lanes)(initial, spans, (origin, finish))
     gaps = [
         g
         for per in data_plane_gaps(samples, gap_report_ms).values()

@@ -10,6 +10,7 @@ and whether a project ran mixed versions at the same time (a rolling upgrade).
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -234,3 +235,14 @@ def host_lanes(initial: Releases, spans: list[StepSpan], window: tuple[float, fl
                 segments.append({"start": a, "end": b, "state": state, "label": label})
         lanes.append({"host": host, "services": sorted(initial.get(host, {})), "segments": segments})
     return lanes
+
+
+def service_lanes(initial: Releases, spans: list[StepSpan],
+                  window: tuple[float, float]) -> list[dict[str, Any]]:
+    """One swimlane per ``host/service`` (``host_lanes`` with every service its own host):
+    where one host runs many services (OpenStack's controller), each swap is its own lane."""
+    per_service: Releases = {f"{host}/{service}": {service: release}
+                             for host, services in initial.items() for service, release in services.items()}
+    moved = [dataclasses.replace(s, host=f"{s.host}/{s.service}") if s.host and s.service else s
+             for s in spans]
+    return host_lanes(per_service, moved, window)

@@ -121,3 +121,25 @@ def test_wait_for_engine_until_it_is_back() -> None:
     assert wait_for_engine(probe, timeout=10)
     probe.alive = False
     assert not wait_for_engine(probe, timeout=1.5)
+
+
+def test_the_test_beds_services_are_watched_the_same_way_under_their_own_check() -> None:
+    """openstack: MariaDB or RabbitMQ going away is the machine's failure (harness.infrastructure)."""
+    from harness.gate.openstack_cloud import OpenStackGateCloud
+    from harness.gate.run import CHECK_INFRASTRUCTURE
+
+    health = {("db", "mariadb"): "healthy", ("mq", "rabbitmq"): "healthy"}
+    containers = type("Containers", (), {"health": lambda self, h, s: health[(h, s)]})()
+    cloud = OpenStackGateCloud(state=None, scenario=None, containers=containers)  # type: ignore[arg-type]
+    watch = EngineWatch(cloud.infra_alive, name="test bed's MariaDB/RabbitMQ", check_id=CHECK_INFRASTRUCTURE)
+    assert watch.poll()
+    health[("mq", "rabbitmq")] = "paused"
+    assert not watch.poll()
+    health[("mq", "rabbitmq")] = "healthy"
+    assert watch.poll()
+    check = watch.check()
+    assert check is not None
+    assert (check.id, check.status) == (CHECK_INFRASTRUCTURE, ERRORED)
+    assert "test bed's MariaDB/RabbitMQ was away" in check.summary
+    with pytest.raises(EngineDown, match="MariaDB/RabbitMQ stopped answering; the upgrade skipped"):
+        watch.raise_if_failed("the upgrade")

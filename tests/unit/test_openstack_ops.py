@@ -490,3 +490,45 @@ def test_nova_conf_level_reads_the_rendered_template() -> None:
     template = Path(__file__).resolve().parents[2] / "images" / "openstack" / "etc" / "nova.conf.tmpl"
     assert nova_conf_level(template.read_text()) == "auto"
     assert nova_conf_level("[DEFAULT]\nhost = x\n") is None
+
+
+def test_without_the_api_drain_the_old_api_is_stopped_while_haproxy_still_sends_to_it() -> None:
+    state = run_state()
+    ops, cloud, _lb, _ = make_ops(state)
+    ops.api_drain = False  # upgrade.policy.api_drain: false
+    ops.replace_service("controller", "nova-api", "2026.2", 15.0)
+    assert cloud.events == ["start nova-api@2026.2", "lb be_compute/nova-api-2026-2 ready",
+                            "retire nova-api@2026.1 -t 15"]
+
+
+@dataclass
+class FakeServer:
+    id: str
+    status: str
+    compute_host: str | None
+    task_state: str | None = None
+
+
+def test_listing_a_hosts_instances_waits_for_servers_still_being_scheduled(monkeypatch: pytest.MonkeyPatch
+                                                                           ) -> None:
+    """A server the scheduler sent to compute-2 before it was disabled has no host yet:
+    listed too early, its build would die with the swap (seen under create/delete traffic)."""
+    from harness.clouds import openstack_ops
+
+    monkeypatch.setattr(openstack_ops, "POLL", 0.01)
+    ops, _cloud, _lb, compute = make_ops(run_state())
+    landing = FakeServer("landing", "BUILD", None)
+    compute.servers_list = [FakeServer("old", "ACTIVE", "compute-2"), landing,
+                            FakeServer("elsewhere", "ACTIVE", "compute-1")]
+    calls = {"n": 0}
+    listing = compute.servers
+
+    def servers(details: bool = True, all_projects: bool = False) -> list[Any]:
+        calls["n"] += 1
+        if calls["n"] == 3:  # the scheduler's choice reaches the server on the third look
+            landing.compute_host = "compute-2"
+        return listing(details, all_projects)
+
+    compute.servers = servers  # type: ignore[method-assign]
+    assert ops.list_instances("compute-2") == ["landing", "old"]
+    assert calls["n"] >= 4

@@ -84,3 +84,18 @@ def test_executor_and_release_checks() -> None:
     check = releases_check({"c-1": {"a": "1.1", "b": "1.0"}}, "1.1")
     assert check.status == FAILED
     assert check.evidence[0].target == "c-1/b"
+
+
+def test_openstack_reports_draw_a_lane_per_service_so_each_swap_is_its_own() -> None:
+    from harness.report.releases import StepSpan, service_lanes
+
+    initial = {"controller": {"keystone": "2026.1", "nova-api": "2026.1"},
+               "compute-1": {"nova-compute": "2026.1"}}
+    swap = StepSpan(start=10.0, end=20.0, name="replace-service", step_id="s004", direction="forward",
+                    host="controller", service="keystone", from_release="2026.1", to_release="2026.2",
+                    outcome="ok", error=None)
+    lanes = {lane["host"]: lane for lane in service_lanes(initial, [swap], (0.0, 30.0))}
+    assert set(lanes) == {"controller/keystone", "controller/nova-api", "compute-1/nova-compute"}
+    assert [s["label"] for s in lanes["controller/keystone"]["segments"]] == [
+        "2026.1", "keystone 2026.1 -> 2026.2", "2026.2"]
+    assert [s["label"] for s in lanes["controller/nova-api"]["segments"]] == ["2026.1"]
