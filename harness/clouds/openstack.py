@@ -189,9 +189,15 @@ def container_spec(host: str, service: str, release: str) -> ContainerSpec:
         return ContainerSpec(host, service, image, release,
                              ("rollgate-standin", service, str(PORTS[service])), service, environment())
     if service == "nova-api":
+        # --preload: gunicorn imports nova once, in its master, and forks the workers from it.
+        # The unpin's SIGHUP replaces every worker at once (gunicorn stops the old ones right
+        # after spawning the new): without preload each new worker imports nova for 10-20 s
+        # first, and nothing accepts meanwhile (timeouts, then 503s through HAProxy: seen).
+        # Forked workers are ready at once and compute the compute RPC cap afresh on first
+        # use (nova.compute.rpcapi's router is lazy; the master never serves a request).
         return ContainerSpec(host, service, image, release,
                              ("rollgate-wsgi", "nova.wsgi.osapi_compute", "8774", API_WORKERS), service,
-                             environment(NOVA_HOST=host))
+                             environment(NOVA_HOST=host, GUNICORN_CMD_ARGS="--preload"))
     if service in ("nova-conductor", "nova-scheduler"):
         # One Nova host name for the controller's services, whatever container runs them:
         # a container of the next release takes over the same service record.

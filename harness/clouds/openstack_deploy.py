@@ -184,8 +184,8 @@ def _deploy(cloud: OpenStackContainers, state: RunState, lb_ports: dict[str, int
     setup_done("placement-setup")
     for service in ("placement", "glance", "neutron"):
         cloud.start(spec("controller", service))
-    wait("keystone answering through the load balancer", lambda: http_ok(public["identity"], timeout=5),
-         API_TIMEOUT, logs_of=("controller", "keystone"))
+    wait("keystone answering through the load balancer", _steadily(public["identity"]), API_TIMEOUT,
+         interval=0.5, logs_of=("controller", "keystone"))
     phase("keystone answers")
     state.extra["openstack"]["catalog_calls"] = create_catalog(connect(state), lb_ports)
     phase("catalog made")
@@ -210,6 +210,25 @@ def _deploy(cloud: OpenStackContainers, state: RunState, lb_ports: dict[str, int
          lambda: resource_providers(conn, computes), COMPUTE_TIMEOUT, logs_of=(computes[0], "nova-compute"))
     create_flavor(conn)
     phase("computes mapped and in Placement")
+
+
+def _steadily(url: str, times: int = 3) -> Callable[[], bool]:
+    """A check that passes once ``url`` answered 2xx ``times`` polls in a row: the first answer
+    of a service that is still importing (its load balancer server just UP) is not yet one
+    the next request can count on (a catalog call got 503 right after a first answer)."""
+    streak = [0]
+
+    def check() -> bool:
+        try:
+            ok = http_ok(url, timeout=5)
+        except OSError:
+            ok = False
+        streak[0] = streak[0] + 1 if ok else 0
+        if not ok:
+            raise AssertionError(f"{url} did not answer 2xx")
+        return streak[0] >= times
+
+    return check
 
 
 def _is_healthy(cloud: OpenStackContainers, host: str, service: str) -> bool:

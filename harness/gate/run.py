@@ -297,7 +297,7 @@ def _verdict(run: GateRun, options: GateOptions) -> Verdict:
     rollback = expects_rollback(scenario)
     if run.executor is not None:
         checks.append(executor_check(run.executor.status, run.executor.failed_step, run.executor.error,
-                                     expect_rollback=rollback))
+                                     expect_rollback=rollback, stopped_before=run.stop_before))
     if run.final_releases:
         checks.append(releases_check(run.final_releases, _expected_release(run)))
     checks += resource_checks(run.phases)

@@ -89,13 +89,15 @@ def slo_checks(report: SloReport, slo: SloConfig) -> list[Check]:
 
 
 def executor_check(
-    status: str, failed_step: str | None, error: str | None, *, expect_rollback: bool
+    status: str, failed_step: str | None, error: str | None, *, expect_rollback: bool,
+    stopped_before: str | None = None,
 ) -> Check:
     """The executor's outcome as a check.
 
     ``expect_rollback`` is for scenarios that break on purpose: there the
     promise is a clean rollback (``executor.rollback``), and a completed
     upgrade is itself a failure (the gate did not catch the bad release).
+    ``stopped_before``: the run stopped there on purpose (``upgrade.rollback_before``).
     """
     check_id = CHECK_ROLLBACK if expect_rollback else CHECK_UPGRADE
     where = f" at {failed_step}" if failed_step else ""
@@ -103,6 +105,8 @@ def executor_check(
     evidence = [Evidence(f"executor status {status}{where}", error=error, target=failed_step)]
     if status == wanted:
         note = f"upgrade failed{where} and was rolled back cleanly" if expect_rollback else "plan completed"
+        if stopped_before and expect_rollback:
+            note = f"upgrade stopped before {stopped_before} on purpose and was rolled back cleanly"
         return Check.passed(check_id, note, evidence)
     return Check.failed(
         check_id, f"executor ended {status}{where}" + (f": {error}" if error else ""), evidence
