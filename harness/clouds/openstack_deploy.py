@@ -5,8 +5,9 @@ first; the one-off setups (keystone, placement, nova) in parallel; each
 service starts as soon as its own setup is done; the catalog is made through
 the load balancer once Keystone answers, and before any Nova service starts
 (nova-conductor exits with 401 without its service user); then Nova; then the
-readiness the harness relies on: every nova-compute up, ``discover_hosts``,
-a resource provider per compute. Every wait polls with a timeout and, when
+readiness the harness relies on: every nova-compute up, a resource provider
+per compute, every compute mapped to the cell (``discover_hosts`` until
+``list_hosts`` has them all). Every wait polls with a timeout and, when
 it runs out, the last error and the logs; no fixed sleeps.
 
 All-or-nothing: on any failure, Ctrl-C included, every container, network
@@ -205,11 +206,25 @@ def _deploy(cloud: OpenStackContainers, state: RunState, lb_ports: dict[str, int
     wait(f"nova-compute up on {', '.join(computes)}", lambda: computes_up(conn, computes), COMPUTE_TIMEOUT,
          logs_of=("controller", "nova-conductor"))
     phase("computes up")
-    cloud.exec("controller", "nova-conductor", ["nova-manage", "cell_v2", "discover_hosts", "--verbose"])
     wait(f"resource providers of {', '.join(computes)} in Placement",
          lambda: resource_providers(conn, computes), COMPUTE_TIMEOUT, logs_of=(computes[0], "nova-compute"))
+    # After the providers: a compute's service row (up) comes before its compute node record,
+    # and discover_hosts maps only hosts with a record; run once, too early, it left compute-3
+    # unmapped and the first server scheduled there went ERROR (HostMappingNotFound).
+    wait(f"{', '.join(computes)} mapped to a cell", functools.partial(_mapped, cloud, computes),
+         COMPUTE_TIMEOUT, interval=2.0, logs_of=("controller", "nova-conductor"))
     create_flavor(conn)
     phase("computes mapped and in Placement")
+
+
+def _mapped(cloud: OpenStackContainers, computes: list[str]) -> bool:
+    """``discover_hosts`` (idempotent), then every compute is in ``list_hosts``."""
+    cloud.exec("controller", "nova-conductor", ["nova-manage", "cell_v2", "discover_hosts", "--verbose"])
+    listed = cloud.exec("controller", "nova-conductor", ["nova-manage", "cell_v2", "list_hosts"])
+    missing = [h for h in computes if f" {h} " not in listed]
+    if missing:
+        raise AssertionError(f"not mapped to a cell yet: {', '.join(missing)}")
+    return True
 
 
 def _steadily(url: str, times: int = 3) -> Callable[[], bool]:
