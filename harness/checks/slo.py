@@ -9,7 +9,7 @@ like, whereas the users' mix (list vs create-and-wait) is random.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -138,6 +138,41 @@ def _annotate_stalls(violation: Violation, stalls: Sequence[tuple[float, float]]
                       {"harness_stalls": [[round(a, 6), round(b, 6)] for a, b in overlapping]}])
 
 
+def step_spans(events: Iterable[Mapping[str, Any]]) -> list[tuple[float, float, str]]:
+    """(start, end, label) of every executor step on the timeline (end inf: never ended)."""
+    started: dict[tuple[Any, Any], Mapping[str, Any]] = {}
+    spans = []
+    for event in events:
+        if event.get("kind") != "step":
+            continue
+        key = (event.get("step_id"), event.get("direction"))
+        if event.get("phase") == "start":
+            started[key] = event
+        elif event.get("phase") == "end" and key in started:
+            begun = started.pop(key)
+            spans.append((float(begun["t"]), float(event["t"]), _step_label(begun)))
+    spans += [(float(e["t"]), float("inf"), _step_label(e)) for e in started.values()]
+    return sorted(spans)
+
+
+def _step_label(event: Mapping[str, Any]) -> str:
+    where = "/".join(str(part) for part in (event.get("host"), event.get("service")) if part)
+    label = f"{event.get('step_id')} {event.get('name')}" + (f" {where}" if where else "")
+    return label + (" (rollback)" if event.get("direction") == "rollback" else "")
+
+
+def _annotate_steps(violation: Violation, spans: Sequence[tuple[float, float, str]]) -> Violation:
+    """Name the executor steps a violation happened during: what the cloud was doing then."""
+    if violation.window is None or violation.slo == API_P99:
+        return violation
+    during = [label for a, b, label in spans if a <= violation.window[1] and b >= violation.window[0]]
+    if not during:
+        return violation
+    shown = ", ".join(during[:3]) + (f" and {len(during) - 3} more" if len(during) > 3 else "")
+    return Violation(violation.slo, violation.target, f"{violation.message} during {shown}",
+                     violation.window, violation.error, violation.evidence)
+
+
 def _stall_overlap(start: float, end: float, stalls: Sequence[tuple[float, float]]) -> float:
     return sum(max(0.0, min(b, end) - max(a, start)) for a, b in stalls)
 
@@ -205,6 +240,8 @@ def evaluate(numbered: Sequence[tuple[int, dict[str, Any]]], slo: SloConfig,
         if violation is not None:
             violations.append(violation)
     violations.extend(_api_p99(samples, phases, slo, notes))
+    spans = step_spans(e for _, e in numbered)
+    violations = [_annotate_steps(v, spans) for v in violations]
     if stalls:
         longest = max(end - start for start, end in stalls)
         notes.append(f"the traffic process itself froze {len(stalls)} times "

@@ -144,7 +144,9 @@ def plan_openstack(name: str, topology: Topology, target: str, rules: UpgradePol
     left = [f"{h}/{s}" for h, services in releases.items() for s, r in services.items()
             if r != target and (h, s) not in replaced]
     notes = ["one controller: API swaps are make-before-break (new server UP in HAProxy, old "
-             "one drained, then stopped), so no drain-api step"]
+             "one drained, then stopped), so no drain-api step" if rules.api_drain else
+             "api_drain: false: each API's new server comes UP in HAProxy, then the old container "
+             "is stopped while HAProxy still sends it requests (no drain)"]
     if left:
         notes.append(f"no finalize: {len(left)} service(s) stay below {target} (host filter or roles): "
                      + ", ".join(left[:5]) + (" ..." if len(left) > 5 else ""))

@@ -11,6 +11,8 @@ cores), in a subprocess exactly as a Zuul job runs it:
   report's timeline with a lane per service showing its swap;
 - the rollback scenario PASSes: stopped before the point of no return, rolled
   back newest step first, every service at 2026.1 and nova's versions at 72;
+- the same upgrade with the load balancer's drain off (``api_drain: false``)
+  FAILs on the requests dropped at the nova-api swap, and only on them;
 - MariaDB going away mid-upgrade is an ERROR (``harness.infrastructure``), not
   a FAIL, and nothing of the run is left;
 - a missing image is an ERROR before anything starts.
@@ -126,6 +128,29 @@ def test_openstack_rollback_from_the_point_of_no_return_passes(tmp_path: Path) -
     back = [e["service"] for e in ended if e["direction"] == "rollback" and e["name"] == "replace-service"]
     assert back == ["neutron", "glance", "placement", "keystone"]  # newest first
     assert forward[-1] == "s011"
+    assert leftovers(docker_client(), run_id) == NOTHING
+
+
+def test_without_the_load_balancers_drain_the_gate_fails_naming_nova_api(tmp_path: Path) -> None:
+    """The hand-made run without a load balancer saw nova-api drop requests at its swap
+    (FINDINGS); the gate must see that too. The same upgrade with ``api_drain: false``:
+    the old nova-api is stopped while HAProxy still sends it requests."""
+    raw = yaml.safe_load((ROOT / "scenarios" / "openstack-rolling-upgrade.yaml").read_text())
+    raw["upgrade"]["policy"]["api_drain"] = False
+    raw["resources"] = {"servers": 1, "api_down": False, "boot_timeout_s": 180}
+    scenario = tmp_path / "openstack-no-drain.yaml"
+    scenario.write_text(yaml.safe_dump({**raw, "name": "openstack-no-drain"}))
+    run_id = "e2e-os-nodrain"
+    code, verdict, output = gate(scenario, run_id, tmp_path)
+    assert code == 1, (verdict["verdict"], failing(verdict), output[-3000:])
+    assert verdict["verdict"] == "FAIL"
+    checks = checks_of(verdict)
+    assert [c for c in checks.values() if c["status"] != "passed"] == [checks["slo.failed_api_requests"]], \
+        failing(verdict)  # the upgrade itself worked: only the requests it dropped fail it
+    evidence = checks["slo.failed_api_requests"]["evidence"]
+    at_swap = [e for e in evidence if "replace-service controller/nova-api" in e["message"]]
+    assert at_swap, [e["message"] for e in evidence]
+    assert all(e["target"].startswith("compute") for e in at_swap)
     assert leftovers(docker_client(), run_id) == NOTHING
 
 

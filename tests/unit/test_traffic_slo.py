@@ -172,3 +172,14 @@ def test_gap_with_failed_requests_counts_whole_even_during_a_stall() -> None:
     events.append({"kind": "harness_stall", "t": 0.22, "end": 0.87})
     report = evaluate(numbered(events), SloConfig())
     assert [v.target for v in report.violations if v.slo == DATAPLANE_GAP] == ["vm-1"]
+
+
+def test_a_violation_names_the_executor_steps_it_happened_during() -> None:
+    step = {"kind": "step", "name": "replace-service", "step_id": "s017", "direction": "forward",
+            "host": "controller", "service": "nova-api"}
+    events = [req(0.0), {**step, "phase": "start", "t": 0.5}, req(1.0, ok=False), req(1.1, ok=False),
+              {**step, "phase": "end", "t": 2.0}, req(3.0), req(4.0, ok=False, conn="reused")]
+    report = evaluate(numbered(events), SloConfig())
+    by_target = {v.target: v.message for v in report.violations if v.slo == FAILED_API}
+    assert by_target["compute/new"].endswith("during s017 replace-service controller/nova-api")
+    assert "during" not in by_target["compute/reused"]  # after the step: no step to name
