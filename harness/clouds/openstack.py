@@ -51,6 +51,8 @@ RABBIT_PASSWORD = "rollgate-rabbit"
 REGION = "RegionOne"
 STANDIN_IMAGE_ID = "5e7a0d1e-0000-4000-8000-00000000c1a0"  # served by bin/rollgate-standin
 API_WORKERS = "2"  # gunicorn workers per API: enough for a gate's traffic on two cores
+#: the APIs served by ``rollgate-wsgi`` (gunicorn, API_WORKERS sync workers: one request each)
+GUNICORN_SERVICES = ("keystone", "placement", "nova-api")
 
 #: services of each host kind, in start order
 CONTROLLER_SERVICES = ("keystone", "placement", "glance", "neutron", "nova-api", "nova-conductor",
@@ -271,7 +273,7 @@ def catalog(lb_ports: dict[str, int]) -> list[tuple[str, str, str, str]]:
             ("neutron", "network", f"{lb}:9696", f"{lb}:9696")]
 
 
-def haproxy_config(socket_path: str) -> str:
+def haproxy_config(socket_path: str, shield: bool = True) -> str:
     """haproxy.cfg of the lb: one frontend per public API, one server per release of its service.
 
     A server per release (``server nova-api-2026-1 nova-api-2026-1:8774``), each
@@ -297,16 +299,34 @@ def haproxy_config(socket_path: str) -> str:
         "defaults",
         "    mode http",
         "    timeout connect 2s",
+        # A sync gunicorn worker answers a health check only when its current request is
+        # done, and keystone validates the token of every request, even of GET /v3 (65 ms
+        # median, 300 ms p90 at load 12 here). Without `timeout check`, a check may take
+        # `inter` (1 s was the whole budget), two slow ones in a row marked the only server
+        # DOWN and HAProxy answered 503 for seconds to a server that was only busy. A check
+        # is to find a dead server, not a busy one: 5 s to answer, 3 misses in a row.
+        "    timeout check 5s",
+        # requests beyond a server's maxconn wait here (the default is `timeout connect`)
+        "    timeout queue 60s",
         "    timeout client 1h",  # the harness's lb never closes an idle client (see haproxy.py)
         "    timeout server 120s",  # nova's boot and keystone under load take tens of seconds
         "    timeout http-keep-alive 1h",
         "    option http-keep-alive",
-        "    retries 2",
-        "    option redispatch",
-        "    retry-on conn-failure empty-response",
+        # The shield of a swap (with the executor's drain): a request a stopping server
+        # refused or closed unanswered is replayed on another. ``shield=False`` (a scenario's
+        # ``api_drain: false``) leaves it out: the load balancer then passes on what a swap
+        # does to requests, as in the hand-made run without one (FINDINGS: nova-api resets).
+        *(["    retries 2", "    option redispatch", "    retry-on conn-failure empty-response"]
+          if shield else ["    retries 0"]),
+        # A server whose name resolves (its container was just created) is UP at once, before
+        # any check, and got requests it refused (503 after the retries, at the nova-api swap
+        # of an upgrade under traffic) until its first check marked it DOWN. `observe layer4`:
+        # a connection it refuses counts as a failed check, so such a server is DOWN at its
+        # first refusal (a server UP for a while needs `fall` of them, checks then every 1s).
         # no libc lookup at start: a release not deployed has no name yet, and the libc
         # resolver would wait for the host's DNS on every such server before HAProxy listens
-        "    default-server inter 1s fall 2 rise 1 resolvers docker init-addr none",
+        "    default-server inter 1s fall 3 rise 1 observe layer4 error-limit 1 on-error fail-check"
+        " resolvers docker init-addr none",
     ]
     for frontend in (*FRONTENDS, *INTERNAL_FRONTENDS):
         lines += [
@@ -318,6 +338,11 @@ def haproxy_config(socket_path: str) -> str:
             f"    option httpchk GET {frontend.check}",
             "    http-check expect status 200-399",
         ]
+        if frontend.service in GUNICORN_SERVICES:
+            # As many connections as gunicorn has workers; the rest queue in HAProxy, not in the
+            # worker's listen backlog: a health check (not subject to maxconn) waits for one
+            # request at most, and a request whose client gave up leaves the queue unserved.
+            lines.append(f"    default-server maxconn {API_WORKERS}")
         lines += [f"    server {name} {name}:{frontend.port} check"
                   for name in (release_alias(frontend.service, release) for release in RELEASES)]
     return "\n".join(lines) + "\n"

@@ -70,8 +70,9 @@ class MemorySampler:
 
 
 def deploy_openstack(state: RunState, release: str, computes: int,
-                     client: Any | None = None) -> OpenStackContainers:
-    """Deploy the openstack profile at ``release`` with ``computes`` computes; the run's containers."""
+                     client: Any | None = None, shield: bool = True) -> OpenStackContainers:
+    """Deploy the openstack profile at ``release`` with ``computes`` computes; the run's containers.
+    ``shield=False``: the load balancer replays no request (``openstack.haproxy_config``)."""
     for flag, problem in (("--release", profile.check_release(release)),
                           ("--computes", profile.check_computes(computes))):
         if problem:
@@ -92,7 +93,7 @@ def deploy_openstack(state: RunState, release: str, computes: int,
     pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="os-deploy")
     try:
         with MemorySampler(cloud) as sampler:
-            _deploy(cloud, state, lb_ports, pool, info["phases"], started)
+            _deploy(cloud, state, lb_ports, pool, info["phases"], started, shield)
         info["peak_rss_bytes"] = sampler.peak
         state.status = "up"
         state.extra["deploy_seconds"] = round(time.monotonic() - started, 1)
@@ -131,7 +132,7 @@ def _clean_up(cloud: OpenStackContainers, state: RunState) -> None:
 
 
 def _deploy(cloud: OpenStackContainers, state: RunState, lb_ports: dict[str, int],
-            pool: ThreadPoolExecutor, phases: dict[str, float], started: float) -> None:
+            pool: ThreadPoolExecutor, phases: dict[str, float], started: float, shield: bool = True) -> None:
     """The order of the module docstring; each service at the release run.json gives it."""
     def phase(name: str) -> None:
         phases[name] = round(time.monotonic() - started, 1)
@@ -164,7 +165,7 @@ def _deploy(cloud: OpenStackContainers, state: RunState, lb_ports: dict[str, int
     cloud.create_network()
     lb_dir = cloud.config_dir("lb")
     lb_dir.mkdir(parents=True, exist_ok=True)
-    (lb_dir / "haproxy.cfg").write_text(profile.haproxy_config(f"{SOCKET_DIR}/admin.sock"))
+    (lb_dir / "haproxy.cfg").write_text(profile.haproxy_config(f"{SOCKET_DIR}/admin.sock", shield))
     cloud.start(spec("db", "mariadb"))
     cloud.start(spec("mq", "rabbitmq"))
     cloud.start(spec("lb", "haproxy"), {f.port: lb_ports[f.name] for f in profile.FRONTENDS})

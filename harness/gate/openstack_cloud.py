@@ -173,6 +173,8 @@ def open_openstack(state: RunState, scenario: Scenario, backend: str) -> OpenSta
                          "only (real OpenStack services in containers); use --backend docker")
     assert scenario.upgrade is not None
     computes = len(scenario.topology.with_role("compute"))
-    containers = deploy_openstack(state, scenario.upgrade.from_release, computes)
+    # api_drain: false turns the load balancer's shield of a swap off too (no replayed requests)
+    containers = deploy_openstack(state, scenario.upgrade.from_release, computes,
+                                  shield=scenario.upgrade.policy.api_drain)
     return OpenStackGateCloud(state, scenario, containers)
 
