@@ -55,6 +55,10 @@ def _tail(text: str, lines: int = 20) -> str:
     return "\n".join(text.splitlines()[-lines:])
 
 
+#: controller services behind the load balancer that the plan does not drain for (RPC over HTTP)
+LB_RPC_SERVICES = ("conductor", "scheduler")
+
+
 class MinicloudOps:
     """The operations of a rolling upgrade, done on a deployed minicloud."""
 
@@ -75,6 +79,7 @@ class MinicloudOps:
             for name, host in state.hosts.items()}
         self.computes = tuple(n for n, h in state.hosts.items() if "compute" in h.roles)
         self.lb_hosts = tuple(n for n, h in state.hosts.items() if "lb" in h.roles)
+        self.api_drain = scenario is None or scenario.upgrade is None or scenario.upgrade.policy.api_drain
         controllers = [n for n, h in state.hosts.items() if "conductor" in h.services]
         if not controllers:
             raise ValueError(f"run {state.run_id} has no host with a conductor: nowhere to run manage")
@@ -205,11 +210,21 @@ class MinicloudOps:
         if answer is not None and answer.get("release") == release:
             log.info("%s/%s already runs %s: nothing to replace", host, service, release)
             return
+        # The load balancer fronts the conductors and schedulers too (haproxy.FRONTENDS), and
+        # the plan drains a controller only for its API swap: a build cast to a conductor that
+        # was being stopped came back 502 (a traffic server in ERROR, seen in CI). With another
+        # controller to take the traffic, drain this one first, as for the API.
+        drained = (service in LB_RPC_SERVICES and self.api_drain and bool(self.lb_hosts)
+                   and sum(1 for s in self.services.values() if service in s) > 1)
+        if drained:
+            self.drain_api(host)
         try:
             self.backend.replace_service(host, service, release, stop_timeout)
         except Exception as exc:
             raise OperationFailed("replace-service", f"{host}/{service} -> {release}: {exc}",
                                   _tail(self.backend.logs(host, service))) from exc
+        if drained:  # (after a failed swap it stays drained: the rollback's swap undrains it)
+            self.undrain_api(host)
 
         def runs_release() -> str | None:
             now = self._healthz(host, service)
