@@ -149,6 +149,8 @@ class OpenStackGateCloud:
     def destroy(self) -> None:
         counts = self.containers.destroy()
         LOG.info("removed %s", ", ".join(f"{n} {kind}" for kind, n in counts.items()))
+        self.state.status = "down"
+        self.state.save()
 
 
 def versions_check(versions: dict[tuple[str, str], int], release: str) -> Check:

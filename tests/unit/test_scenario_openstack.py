@@ -163,3 +163,22 @@ def test_nova_service_versions_all_at_the_release_pass_and_any_other_is_named() 
     assert "1 of 3 nova service(s) not at version 74 (2026.2)" in mixed.summary
     assert [e.target for e in mixed.evidence] == ["compute-2/nova-compute"]
     assert versions_check({}, "2026.1").status == FAILED
+
+
+def test_the_gate_marks_an_openstack_run_down_once_it_removed_it(tmp_path: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    from harness.gate.openstack_cloud import OpenStackGateCloud
+    from harness.runstate import RunState
+
+    monkeypatch.setenv("ROLLGATE_RESULTS", str(tmp_path))
+    state = RunState(run_id="os-down", backend="docker", cloud="openstack", status="up")
+    state.save()
+    removed: list[str] = []
+    def destroy(_: object) -> dict[str, int]:
+        removed.append("all")
+        return {"containers": 9}
+
+    containers = type("Containers", (), {"destroy": destroy})()
+    OpenStackGateCloud(state, None, containers).destroy()  # type: ignore[arg-type]
+    assert removed == ["all"]
+    assert RunState.load("os-down").status == "down"
