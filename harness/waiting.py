@@ -53,10 +53,29 @@ def http_ok(url: str, timeout: float = 2.0) -> bool:
         return bool(200 <= response.status < 300)
 
 
+def in_a_row(check: Callable[[], object], times: int) -> Callable[[], bool]:
+    """A check for ``wait_until`` that passes once ``check`` succeeded (returned truthy, did not
+    raise) ``times`` polls in a row: a service's first answer is not yet one to count on."""
+    streak = [0]
+
+    def steady() -> bool:
+        try:
+            ok = bool(check())
+        except Exception:
+            streak[0] = 0
+            raise
+        streak[0] = streak[0] + 1 if ok else 0
+        if not ok:
+            raise AssertionError(f"{getattr(check, '__name__', 'check')} did not pass")
+        return streak[0] >= times
+
+    return steady
+
+
 def wait_http_ok(url: str, *, timeout: float, what: str,
                  abort: Callable[[], str | None] | None = None,
                  evidence: Callable[[], str] | None = None) -> None:
     wait_until(lambda: http_ok(url), timeout=timeout, what=what, abort=abort, evidence=evidence)
 
 
-__all__ = ["WaitTimeout", "http_ok", "wait_http_ok", "wait_until"]
+__all__ = ["WaitTimeout", "http_ok", "in_a_row", "wait_http_ok", "wait_until"]

@@ -9,7 +9,7 @@ like, whereas the users' mix (list vs create-and-wait) is random.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,6 +17,7 @@ from harness.checks.lost_writes import LostWrite, lost_writes
 from harness.checks.outages import EVIDENCE_LIMIT, DataPlaneGap, Outage, compute_outages, data_plane_gaps
 from harness.checks.phases import BEFORE, DURING, latency_by_phase, percentile, phases_of
 from harness.checks.samples import API, SAMPLER, Sample, samples_of
+from harness.report.releases import StepSpan, step_spans
 from harness.traffic.config import SloConfig
 
 FAILED_API = "failed_api_requests"
@@ -138,34 +139,19 @@ def _annotate_stalls(violation: Violation, stalls: Sequence[tuple[float, float]]
                       {"harness_stalls": [[round(a, 6), round(b, 6)] for a, b in overlapping]}])
 
 
-def step_spans(events: Iterable[Mapping[str, Any]]) -> list[tuple[float, float, str]]:
-    """(start, end, label) of every executor step on the timeline (end inf: never ended)."""
-    started: dict[tuple[Any, Any], Mapping[str, Any]] = {}
-    spans = []
-    for event in events:
-        if event.get("kind") != "step":
-            continue
-        key = (event.get("step_id"), event.get("direction"))
-        if event.get("phase") == "start":
-            started[key] = event
-        elif event.get("phase") == "end" and key in started:
-            begun = started.pop(key)
-            spans.append((float(begun["t"]), float(event["t"]), _step_label(begun)))
-    spans += [(float(e["t"]), float("inf"), _step_label(e)) for e in started.values()]
-    return sorted(spans)
+def _step_label(span: StepSpan) -> str:
+    where = "/".join(part for part in (span.host, span.service) if part)
+    label = f"{span.step_id} {span.name}" + (f" {where}" if where else "")
+    return label + (" (rollback)" if span.direction == "rollback" else "")
 
 
-def _step_label(event: Mapping[str, Any]) -> str:
-    where = "/".join(str(part) for part in (event.get("host"), event.get("service")) if part)
-    label = f"{event.get('step_id')} {event.get('name')}" + (f" {where}" if where else "")
-    return label + (" (rollback)" if event.get("direction") == "rollback" else "")
-
-
-def _annotate_steps(violation: Violation, spans: Sequence[tuple[float, float, str]]) -> Violation:
+def _annotate_steps(violation: Violation, spans: Sequence[StepSpan]) -> Violation:
     """Name the executor steps a violation happened during: what the cloud was doing then."""
     if violation.window is None or violation.slo == API_P99:
         return violation
-    during = [label for a, b, label in spans if a <= violation.window[1] and b >= violation.window[0]]
+    start, end = violation.window
+    during = [_step_label(s) for s in spans
+              if s.start <= end and (s.end is None or s.end >= start)]
     if not during:
         return violation
     shown = ", ".join(during[:3]) + (f" and {len(during) - 3} more" if len(during) > 3 else "")

@@ -32,7 +32,7 @@ from harness.clouds.openstack_catalog import computes_up, create_catalog, create
 from harness.deploy import connect
 from harness.errors import DeployError, RollgateError, UsageError
 from harness.runstate import HostState, RunState, ServiceState
-from harness.waiting import http_ok, wait_until
+from harness.waiting import http_ok, in_a_row, wait_until
 
 LOG = logging.getLogger(__name__)
 
@@ -186,7 +186,9 @@ def _deploy(cloud: OpenStackContainers, state: RunState, lb_ports: dict[str, int
     setup_done("placement-setup")
     for service in ("placement", "glance", "neutron"):
         cloud.start(spec("controller", service))
-    wait("keystone answering through the load balancer", _steadily(public["identity"]), API_TIMEOUT,
+    # three 2xx in a row: a catalog call got 503 right after keystone's first answer
+    wait("keystone answering through the load balancer",
+         in_a_row(functools.partial(http_ok, public["identity"], 5), 3), API_TIMEOUT,
          interval=0.5, logs_of=("controller", "keystone"))
     phase("keystone answers")
     state.extra["openstack"]["catalog_calls"] = create_catalog(connect(state), lb_ports)
@@ -226,25 +228,6 @@ def _mapped(cloud: OpenStackContainers, computes: list[str]) -> bool:
     if missing:
         raise AssertionError(f"not mapped to a cell yet: {', '.join(missing)}")
     return True
-
-
-def _steadily(url: str, times: int = 3) -> Callable[[], bool]:
-    """A check that passes once ``url`` answered 2xx ``times`` polls in a row: the first answer
-    of a service that is still importing (its load balancer server just UP) is not yet one
-    the next request can count on (a catalog call got 503 right after a first answer)."""
-    streak = [0]
-
-    def check() -> bool:
-        try:
-            ok = http_ok(url, timeout=5)
-        except OSError:
-            ok = False
-        streak[0] = streak[0] + 1 if ok else 0
-        if not ok:
-            raise AssertionError(f"{url} did not answer 2xx")
-        return streak[0] >= times
-
-    return check
 
 
 def _is_healthy(cloud: OpenStackContainers, host: str, service: str) -> bool:

@@ -28,7 +28,7 @@ from harness.runstate import RunState
 from harness.scenario import Scenario
 from harness.timeline import Timeline
 from harness.verdict import Check, Releases
-from harness.waiting import wait_until
+from harness.waiting import in_a_row, wait_until
 
 COMPUTE_API = "compute-api"
 BACKENDS = ("process", "docker")
@@ -148,18 +148,8 @@ class GateCloud:
 def wait_compute_api(conn: Any, timeout: float, interval: float) -> None:
     """Until the public compute API answers 5 times in a row (the load balancer has every
     backend back, not just one), after the API-down phase."""
-    streak = [0]
-
-    def answering() -> bool:
-        try:
-            list(conn.compute.flavors())
-            streak[0] += 1
-        except Exception:
-            streak[0] = 0
-            raise
-        return streak[0] >= 5
-
-    wait_until(answering, timeout=timeout, interval=interval, what="the compute API after the API-down phase")
+    wait_until(in_a_row(lambda: list(conn.compute.flavors()) or True, 5), timeout=timeout,
+               interval=interval, what="the compute API after the API-down phase")
 
 
 def open_cloud(state: RunState, scenario: Scenario, backend: str) -> Cloud:
@@ -167,5 +157,5 @@ def open_cloud(state: RunState, scenario: Scenario, backend: str) -> Cloud:
     if scenario.cloud == "openstack":
         from harness.gate.openstack_cloud import open_openstack
 
-        return open_openstack(state, scenario, backend)
+        return open_openstack(state, scenario)
     return GateCloud(state, _deploy(state, scenario, backend))

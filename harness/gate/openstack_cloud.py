@@ -34,7 +34,6 @@ from harness.clouds.openstack_deploy import deploy_openstack
 from harness.clouds.openstack_ops import OpenStackOps, check_report
 from harness.clouds.openstack_resources import OpenStackResourcePhases
 from harness.deploy import connect
-from harness.errors import UsageError
 from harness.executor.ops import CloudOps
 from harness.gate.cloud import wait_compute_api
 from harness.resources import ResourceSpec
@@ -55,7 +54,6 @@ UPGRADE_CHECK_TIMEOUT = 300.0
 @dataclass
 class OpenStackGateCloud:
     state: RunState
-    scenario: Scenario
     containers: OpenStackContainers
     _probe: Any = None
     _stopped: list[Any] = field(default_factory=list)  # nova-api containers the API-down phase stopped
@@ -143,9 +141,6 @@ class OpenStackGateCloud:
         return Check.failed(CHECK_UPGRADE_CHECK, report.detail.splitlines()[0],
                             [Evidence(report.detail[-3000:], target="nova-status")])
 
-    def services(self) -> list[tuple[str, str]]:
-        return [(h.name, s) for h in self.state.hosts.values() for s in h.services]
-
     def destroy(self) -> None:
         counts = self.containers.destroy()
         LOG.info("removed %s", ", ".join(f"{n} {kind}" for kind, n in counts.items()))
@@ -168,15 +163,13 @@ def versions_check(versions: dict[tuple[str, str], int], release: str) -> Check:
                         f"all {len(versions)} nova services at version {want} ({release})")
 
 
-def open_openstack(state: RunState, scenario: Scenario, backend: str) -> OpenStackGateCloud:
-    """Deploy the scenario's openstack cloud at its source release (all-or-nothing)."""
-    if backend != "docker":
-        raise UsageError(f"--backend {backend}: a cloud: openstack scenario runs on the docker backend "
-                         "only (real OpenStack services in containers); use --backend docker")
+def open_openstack(state: RunState, scenario: Scenario) -> OpenStackGateCloud:
+    """Deploy the scenario's openstack cloud at its source release (all-or-nothing); the backend
+    is Docker (``harness.gate.run.prepare`` refuses another for a cloud: openstack scenario)."""
     assert scenario.upgrade is not None
     computes = len(scenario.topology.with_role("compute"))
     # api_drain: false turns the load balancer's shield of a swap off too (no replayed requests)
     containers = deploy_openstack(state, scenario.upgrade.from_release, computes,
                                   shield=scenario.upgrade.policy.api_drain)
-    return OpenStackGateCloud(state, scenario, containers)
+    return OpenStackGateCloud(state, containers)
 

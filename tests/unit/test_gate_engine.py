@@ -130,7 +130,7 @@ def test_the_test_beds_services_are_watched_the_same_way_under_their_own_check()
 
     health = {("db", "mariadb"): "healthy", ("mq", "rabbitmq"): "healthy"}
     containers = type("Containers", (), {"health": lambda self, h, s: health[(h, s)]})()
-    cloud = OpenStackGateCloud(state=None, scenario=None, containers=containers)  # type: ignore[arg-type]
+    cloud = OpenStackGateCloud(state=None, containers=containers)  # type: ignore[arg-type]
     watch = EngineWatch(cloud.infra_alive, name="test bed's MariaDB/RabbitMQ", check_id=CHECK_INFRASTRUCTURE)
     assert watch.poll()
     health[("mq", "rabbitmq")] = "paused"

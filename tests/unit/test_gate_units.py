@@ -115,3 +115,17 @@ def test_a_gate_run_refuses_faults_it_would_not_inject(tmp_path: Path) -> None:
     path.write_text(yaml.safe_dump(raw))
     with pytest.raises(UsageError, match=r"with-faults\.yaml: faults: .*rollgate fault"):
         prepare(path, GateOptions(), "unit-faults")
+
+
+def test_in_a_row_passes_only_after_enough_successes_without_a_failure_between() -> None:
+    from harness.waiting import in_a_row
+
+    answers = iter([True, True, False, True, True, True])
+    check = in_a_row(lambda: next(answers), 3)
+    assert check() is False
+    assert check() is False
+    with pytest.raises(AssertionError):
+        check()  # a failure resets the streak
+    assert check() is False
+    assert check() is False
+    assert check() is True

@@ -179,6 +179,6 @@ def test_the_gate_marks_an_openstack_run_down_once_it_removed_it(tmp_path: Path,
         return {"containers": 9}
 
     containers = type("Containers", (), {"destroy": destroy})()
-    OpenStackGateCloud(state, None, containers).destroy()  # type: ignore[arg-type]
+    OpenStackGateCloud(state, containers).destroy()
     assert removed == ["all"]
     assert RunState.load("os-down").status == "down"
