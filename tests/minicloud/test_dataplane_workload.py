@@ -101,6 +101,7 @@ def test_hold_parks_requests_until_resume(spawn: Spawn) -> None:
 def test_forward_proxies_to_the_destination_and_exits(spawn: Spawn) -> None:
     address, port, _ = spawn("vm-src", 30001)
     _, dest_port, _ = spawn("vm-dst", 30002, incoming=True)
+    source_pid = int(wp.probe_health(address, port)["pid"])  # type: ignore[index, arg-type]
     assert request(address, port, "PUT", "/kv/a", b"1")[0] == 204
     status, log = request(address, port, "GET", "/_migration/log?offset=0")
     assert status == 200
@@ -113,10 +114,13 @@ def test_forward_proxies_to_the_destination_and_exits(spawn: Spawn) -> None:
     assert request(address, port, "PUT", "/kv/b", b"2")[0] == 204  # answered by the destination
     assert request(address, dest_port, "GET", "/kv/b") == (200, b"2")
     assert request(address, dest_port, "GET", "/kv/a") == (200, b"1")
-    deadline = time.monotonic() + 5
-    while time.monotonic() < deadline and wp.probe_health(address, port, timeout=0.2) is not None:
+    # Watch the pid, not /health: a probe is a connection, and the source waits
+    # for its connections to be gone (or for its 5 s linger bound) before it exits.
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and wp.pid_alive(source_pid):
         time.sleep(0.05)
-    assert wp.probe_health(address, port, timeout=0.2) is None  # the source exited
+    assert not wp.pid_alive(source_pid)  # the source exited
+    assert wp.probe_health(address, port, timeout=0.5) is None  # and nothing listens on its port
 
 
 def test_ten_workloads_fit_in_about_100_mib(spawn: Spawn) -> None:
