@@ -13,8 +13,8 @@ cores), in a subprocess exactly as a Zuul job runs it:
   back newest step first, every service at 2026.1 and nova's versions at 72;
 - the same upgrade with the load balancer's shield off (``api_drain: false``)
   FAILs, naming the requests dropped at the nova-api swap;
-- MariaDB going away mid-upgrade is an ERROR (``harness.infrastructure``), not
-  a FAIL, and nothing of the run is left;
+- MariaDB or RabbitMQ going away mid-upgrade is an ERROR
+  (``harness.infrastructure``), not a FAIL, and nothing of the run is left;
 - a missing image is an ERROR before anything starts.
 """
 from __future__ import annotations
@@ -155,29 +155,31 @@ def test_without_the_load_balancers_drain_the_gate_fails_naming_nova_api(tmp_pat
     assert leftovers(docker_client(), run_id) == NOTHING
 
 
-def test_mariadb_going_away_mid_upgrade_is_an_error_and_leaves_nothing(tmp_path: Path) -> None:
+@pytest.mark.parametrize("service", ["mariadb", "rabbitmq"])
+def test_the_database_or_the_broker_going_away_mid_upgrade_is_an_error_and_leaves_nothing(
+        tmp_path: Path, service: str) -> None:
     """The test bed failing is the machine's failure: ERROR (exit 2), judged no further."""
     raw = yaml.safe_load((ROOT / "scenarios" / "openstack-rollback.yaml").read_text())
     raw["resources"] = {"servers": 1, "api_down": False, "boot_timeout_s": 180}
-    scenario = tmp_path / "openstack-mariadb-away.yaml"
-    scenario.write_text(yaml.safe_dump({**raw, "name": "openstack-mariadb-away"}))
-    run_id = "e2e-os-dbaway"
+    scenario = tmp_path / f"openstack-{service}-away.yaml"
+    scenario.write_text(yaml.safe_dump({**raw, "name": f"openstack-{service}-away"}))
+    run_id = f"e2e-os-{service[:6]}away"
     timeline = tmp_path / run_id / "timeline.jsonl"
     paused: list[str] = []
 
-    def pause_mariadb_at_the_first_swap(process: subprocess.Popen[str]) -> None:
+    def pause_it_at_the_first_swap(process: subprocess.Popen[str]) -> None:
         deadline = time.monotonic() + 900
         while process.poll() is None and time.monotonic() < deadline:
             if timeline.exists() and '"name":"replace-service"' in timeline.read_text():
                 engine = docker_client()
                 for container in engine.containers.list(filters={"label": [f"{LABEL_RUN}={run_id}",
-                                                                           "rollgate.service=mariadb"]}):
+                                                                           f"rollgate.service={service}"]}):
                     container.pause()
                     paused.append(container.name)
                 return
             time.sleep(0.5)
 
-    code, verdict, output = gate(scenario, run_id, tmp_path, during=pause_mariadb_at_the_first_swap)
+    code, verdict, output = gate(scenario, run_id, tmp_path, during=pause_it_at_the_first_swap)
     assert paused, output[-3000:]
     assert code == 2, (verdict["verdict"], failing(verdict), output[-3000:])
     assert verdict["verdict"] == "ERROR"
