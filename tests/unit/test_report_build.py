@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from harness.report.build import executor_check, releases_check
+from harness.checks.slo import SloReport
+from harness.report.build import executor_check, releases_check, slo_checks
 from harness.report.releases import host_lanes, mixed_projects, releases_at, step_spans
-from harness.verdict import FAIL, FAILED, PASSED
+from harness.traffic.config import SloConfig
+from harness.verdict import FAIL, FAILED, PASSED, SKIPPED
 from tests.unit.report_synthetic import INITIAL, OUTAGE_ERROR, write_synthetic_run
 
 
@@ -99,3 +101,23 @@ def test_openstack_reports_draw_a_lane_per_service_so_each_swap_is_its_own() -> 
     assert [s["label"] for s in lanes["controller/keystone"]["segments"]] == [
         "2026.1", "keystone 2026.1 -> 2026.2", "2026.2"]
     assert [s["label"] for s in lanes["controller/nova-api"]["segments"]] == ["2026.1"]
+
+
+def _api_only_report(dataplane_requests: int = 0) -> SloReport:
+    counts = {"requests": 10, "api_requests": 10, "failed_api_requests": 0,
+              "dataplane_requests": dataplane_requests, "failed_dataplane_requests": 0}
+    return SloReport([], [], {}, [], 0, {}, counts)
+
+
+def test_a_cloud_without_a_data_plane_skips_its_data_plane_slos_with_the_reason() -> None:
+    judged = {c.id: c for c in slo_checks(_api_only_report(), SloConfig(), no_dataplane="no guests here")}
+    for check_id in ("slo.lost_writes", "slo.dataplane_gap"):
+        assert judged[check_id].status == SKIPPED
+        assert judged[check_id].summary == "not judged: no guests here"
+    assert judged["slo.failed_api_requests"].status == PASSED
+    # minicloud (no reason given): the same empty data plane is judged, not skipped
+    plain = {c.id: c.status for c in slo_checks(_api_only_report(), SloConfig())}
+    assert plain["slo.lost_writes"] == plain["slo.dataplane_gap"] == PASSED
+    # data-plane requests in the run after all: they are judged
+    sent = {c.id: c.status for c in slo_checks(_api_only_report(5), SloConfig(), no_dataplane="no guests")}
+    assert sent["slo.lost_writes"] == sent["slo.dataplane_gap"] == PASSED
