@@ -20,7 +20,7 @@ from harness.scenario import Host, Scenario, Topology, Upgrade
 from harness.scenario_rules import build_policy
 
 DEFAULT_COMPUTES = 3
-ROLES = ("controller", "compute")  # the roles an openstack upgrade rolls
+ROLES = profile.UPGRADE_ROLES
 #: scenario fields that only mean something on minicloud
 MINICLOUD_ONLY = {"topology.release": "the profile deploys every service at upgrade.from",
                   "topology.hosts": "the profile fixes the hosts; give topology.computes",
@@ -71,12 +71,9 @@ def build_upgrade(raw: Mapping[str, Any], topology: Topology, path: str) -> Upgr
     policy_raw = dict(raw.get("policy") or {})
     policy_raw.setdefault("roles", list(ROLES))
     policy = build_policy(policy_raw, action, topology, path)
-    if policy.instances == "cold-migrate":
-        raise ValidationError(path, "upgrade.policy.instances", "cold-migrate is not wired for the "
-                              "openstack profile; valid: live-migrate, leave")
-    if "network" in policy.roles:
-        raise ValidationError(path, "upgrade.policy.roles", "the openstack profile has no network "
-                              f"host; valid: {', '.join(ROLES)}")
+    unwired = profile.check_policy(policy.instances, policy.roles)
+    if unwired:
+        raise ValidationError(path, f"upgrade.policy.{unwired[0]}", unwired[1])
     return Upgrade(from_release=source, to_release=target, action=action, policy=policy,
                    rollback_before=raw.get("rollback_before"))
 

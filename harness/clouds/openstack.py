@@ -112,6 +112,21 @@ def check_release(release: str) -> str | None:
     return None
 
 
+UPGRADE_ROLES = ("controller", "compute")  # the roles an openstack upgrade rolls
+
+
+def check_policy(instances: str, roles: tuple[str, ...] | list[str]) -> tuple[str, str] | None:
+    """None when the profile wires this upgrade policy, else (the policy field, what is wrong):
+    a scenario's ``upgrade.policy`` and ``rollgate upgrade``'s policy are refused alike."""
+    if instances == "cold-migrate":
+        return "instances", "cold-migrate is not wired for the openstack profile; valid: live-migrate, leave"
+    unknown = [r for r in roles if r not in UPGRADE_ROLES]
+    if unknown:
+        return "roles", (f"the openstack profile has no {', '.join(unknown)} host; "
+                         f"valid: {', '.join(UPGRADE_ROLES)}")
+    return None
+
+
 def check_computes(computes: int) -> str | None:
     if not 1 <= computes <= MAX_COMPUTES:
         return f"{computes} compute hosts: give 1 to {MAX_COMPUTES}"

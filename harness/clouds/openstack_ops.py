@@ -94,6 +94,21 @@ def _tail(text: str, lines: int = 20) -> str:
     return "\n".join(text.splitlines()[-lines:])
 
 
+def nova_service_versions(cloud: Any) -> dict[tuple[str, str], int]:
+    """(host, binary) -> ``version`` of nova's ``services`` rows (not deleted), read from MariaDB
+    through ``cloud`` (an ``OpenStackContainers``)."""
+    query = "SELECT host, `binary`, version FROM nova.services WHERE deleted = 0"
+    code, output = cloud.exec_result("db", "mariadb", ["mariadb", "-N", "-B", "-e", query], 30)
+    if code != 0:
+        raise OperationFailed("service-versions", f"mariadb exited {code}", _tail(output))
+    versions = {}
+    for line in output.splitlines():
+        parts = line.split("\t")
+        if len(parts) == 3 and parts[2].strip().isdigit():
+            versions[(parts[0], parts[1])] = int(parts[2])
+    return versions
+
+
 def check_report(code: int, output: str) -> CheckReport:
     """``nova-status upgrade check``'s exit code and table as a ``CheckReport``.
 
@@ -353,17 +368,7 @@ class OpenStackOps:
         return None if seen == want else f"{host}/{service} service version is {seen}, not {want} yet"
 
     def service_versions(self) -> dict[tuple[str, str], int]:
-        """(host, binary) -> ``version`` of nova's ``services`` rows (not deleted), read from MariaDB."""
-        query = "SELECT host, `binary`, version FROM nova.services WHERE deleted = 0"
-        code, output = self.cloud.exec_result("db", "mariadb", ["mariadb", "-N", "-B", "-e", query], 30)
-        if code != 0:
-            raise OperationFailed("service-versions", f"mariadb exited {code}", _tail(output))
-        versions = {}
-        for line in output.splitlines():
-            parts = line.split("\t")
-            if len(parts) == 3 and parts[2].strip().isdigit():
-                versions[(parts[0], parts[1])] = int(parts[2])
-        return versions
+        return nova_service_versions(self.cloud)
 
     # --- load balancer ----------------------------------------------------------
 

@@ -87,10 +87,11 @@ def plan_for_run(state: RunState, target: str, policy: dict[str, Any], seed: int
     check_schema({"name": state.run_id, "upgrade": {"from": "1.0", "policy": policy}}, label)
     topology = Topology(tuple(Host(name, tuple(host.roles), releases.get(name, {}))
                               for name, host in state.hosts.items()))
+    policy = {"roles": list(profile.UPGRADE_ROLES), **policy}  # as a scenario's default
     rules = build_policy(policy, "upgrade", topology, label)
-    if rules.instances == "cold-migrate":
-        raise ValidationError(label, "upgrade.policy.instances", "cold-migrate is not wired for the "
-                              "openstack profile; valid: live-migrate, leave")
+    unwired = profile.check_policy(rules.instances, rules.roles)
+    if unwired:
+        raise ValidationError(label, f"upgrade.policy.{unwired[0]}", unwired[1])
     return plan_openstack(state.run_id, topology, target, rules, seed)
 
 

@@ -95,6 +95,8 @@ def test_plan_of_two_computes_per_batch() -> None:
     ("2026.2", {"batch_size": 0}, ValidationError, "upgrade.policy.batch_size"),
     ("2026.2", {"batch_size": 3}, ValidationError, "takes every compute host down at once"),
     ("2026.2", {"instances": "cold-migrate"}, ValidationError, "cold-migrate is not wired"),
+    ("2026.2", {"roles": ["network"]}, ValidationError, "upgrade.policy.roles: the openstack profile has no "
+                                                         "network host; valid: controller, compute"),
     ("2026.2", {"order": ["compute-9"]}, ValidationError, "no host 'compute-9'"),
 ])
 def test_plan_refuses_bad_input(target: str, policy: dict[str, Any], error: type[Exception],
