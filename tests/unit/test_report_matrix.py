@@ -92,3 +92,16 @@ def test_one_disproof_outweighs_proofs(tmp_path: Path) -> None:
     patch = write_synthetic_run(tmp_path / "c", events=1500)
     patch.from_release, patch.to_release = "1.1", "1.1.1"
     assert earned_tags([clean, patch])["compute"][ZERO_DOWNTIME_UPGRADE].earned  # a patch is not N-1 -> N
+
+
+def test_skipped_data_plane_slos_leave_zero_downtime_unproven_for_data_plane_projects(tmp_path: Path) -> None:
+    """An openstack run on the fake driver has no guests: its compute project cannot earn
+    zero-downtime from that run (unproven, not proven over nothing); identity still can."""
+    verdict = write_synthetic_run(tmp_path, events=1500, outage=False, gap=False)
+    verdict.checks = [Check.skipped(c.id, "not judged: no data plane")
+                      if c.id in ("slo.lost_writes", "slo.dataplane_gap") else c for c in verdict.checks]
+    tags = earned_tags([verdict])
+    compute = tags["compute"][ZERO_DOWNTIME_UPGRADE]
+    assert not compute.earned
+    assert any("is skipped" in why for why in compute.unproven), compute
+    assert tags["identity"][ZERO_DOWNTIME_UPGRADE].earned
