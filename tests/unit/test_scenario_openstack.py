@@ -182,3 +182,43 @@ def test_the_gate_marks_an_openstack_run_down_once_it_removed_it(tmp_path: Path,
     OpenStackGateCloud(state, containers).destroy()
     assert removed == ["all"]
     assert RunState.load("os-down").status == "down"
+
+
+class _Conductors:
+    """The containers of a cloud at its end, as far as the upgrade check looks at them."""
+
+    def __init__(self, *running: str) -> None:
+        self.running = running
+        self.ran_in: list[str | None] = []
+
+    def containers(self, host: str, service: str) -> list[Any]:
+        return [type("C", (), {"status": "running", "labels": {"rollgate.release": r}})()
+                for r in self.running]
+
+    def exec_result(self, host: str, service: str, command: list[str], timeout: float,
+                    release: str | None = None) -> tuple[int, str]:
+        self.ran_in.append(release)
+        from tests.unit.test_openstack_ops import NOVA_STATUS
+        return 1, NOVA_STATUS
+
+
+def test_the_upgrade_check_runs_in_the_conductor_that_runs_at_the_end_whatever_its_release() -> None:
+    """A failed upgrade rolled back ends at 2026.1 although 2026.2 was expected: nova-status
+    runs in the 2026.1 conductor and says so (it once asked for a 2026.2 container: an ERROR)."""
+    from harness.backends.docker_resources import LABEL_RELEASE
+    from harness.gate.openstack_cloud import CHECK_UPGRADE_CHECK, OpenStackGateCloud
+
+    assert LABEL_RELEASE == "rollgate.release"
+    rolled_back = _Conductors("2026.1")
+    check = OpenStackGateCloud(None, rolled_back)._upgrade_check("2026.2")  # type: ignore[arg-type]
+    assert (check.id, check.status) == (CHECK_UPGRADE_CHECK, PASSED)
+    assert check.summary.endswith("(run in the 2026.1 conductor; 2026.2 was expected)")
+    assert rolled_back.ran_in == ["2026.1"]
+    at_target = _Conductors("2026.2")
+    assert "was expected" not in OpenStackGateCloud(None, at_target)._upgrade_check(  # type: ignore[arg-type]
+        "2026.2").summary
+    for running in ((), ("2026.1", "2026.2")):
+        none_or_two = OpenStackGateCloud(None, _Conductors(*running))._upgrade_check(  # type: ignore[arg-type]
+            "2026.2")
+        assert none_or_two.status == FAILED
+        assert none_or_two.summary.startswith("not run: nova-conductor containers running at the end")
