@@ -53,7 +53,7 @@ def main() -> int:
     for name, seconds in info["phases"].items():
         print(f"  t+{seconds:6.1f}s  {name}")
     try:
-        with MemorySampler(cloud, interval=1.0) as sampler:
+        with MemorySampler(cloud.memory_rss, interval=1.0) as sampler:
             demo, admin = connect(state, "rollgate-demo"), connect(state)
             flavor = admin.compute.find_flavor("m1.tiny", ignore_missing=False)
             mark = time.monotonic()

@@ -20,30 +20,17 @@ import secrets
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from harness.backends import docker_resources as res
-from harness.backends.docker_openstack import container_rss
+from harness.backends.docker_openstack import run_rss
+from harness.clouds.openstack_deploy import MemorySampler
 
 ROOT = Path(__file__).resolve().parents[1]
 MIB = 2**20
-
-
-def sample_rss(client: object, run_id: str, stop: threading.Event, peak: list[float]) -> None:
-    """peak = [bytes, seconds since start] of the largest sum seen."""
-    started = time.monotonic()
-    while not stop.wait(1.0):
-        try:
-            listed = client.containers.list(filters=res.label_filter(run_id), sparse=True)  # type: ignore[attr-defined]
-            total = sum(container_rss(c.id) for c in listed)
-        except Exception:  # the run is being removed
-            continue
-        if total > peak[0]:
-            peak[0], peak[1] = total, time.monotonic() - started
 
 
 def main() -> int:
@@ -51,18 +38,14 @@ def main() -> int:
     scenario = Path(sys.argv[1]) if len(sys.argv) > 1 else default
     results = Path(tempfile.mkdtemp(prefix="os-gate-bench-"))
     run_id = "os-gbench-" + secrets.token_hex(3)
-    peak = [0.0, 0.0]
-    stop = threading.Event()
-    sampler = threading.Thread(target=sample_rss, args=(res.docker_client(), run_id, stop, peak), daemon=True)
-    sampler.start()
+    client = res.docker_client()
     began = time.monotonic()
     command = [sys.executable, "-m", "harness.cli", "run", str(scenario), "--backend", "docker",
                "--run-id", run_id]
-    done = subprocess.run(command, cwd=ROOT, env={**os.environ, "ROLLGATE_RESULTS": str(results)},
-                          capture_output=True, text=True, check=False)
+    with MemorySampler(lambda: run_rss(client, run_id), interval=1.0) as sampler:
+        done = subprocess.run(command, cwd=ROOT, env={**os.environ, "ROLLGATE_RESULTS": str(results)},
+                              capture_output=True, text=True, check=False)
     wall = time.monotonic() - began
-    stop.set()
-    sampler.join(timeout=5)
     run_dir = results / run_id
     verdict = json.loads((run_dir / "verdict.json").read_text())
     events = [json.loads(line) for line in (run_dir / "timeline.jsonl").read_text().splitlines() if line]
@@ -79,13 +62,14 @@ def main() -> int:
     print(f"API requests {counts.get('api_requests')} ({counts.get('failed_api_requests')} failed)")
     print(f"deploy {run_json.get('extra', {}).get('deploy_seconds')} s")
     if resources:
-        print(f"resource phases from {resources[0]['t'] - events[1]['t']:.1f} s into the run")
+        start = next(e for e in events if e.get("kind") == "gate")["t"]
+        print(f"resource phases from {resources[0]['t'] - start:.1f} s into the run")
     if steps:
         print(f"executor {steps[-1]['t'] - steps[0]['t']:.1f} s, {len(ends)} step ends")
     for kind, seconds in sorted(per_kind.items(), key=lambda item: -item[1]):
         print(f"  {kind:<20} {seconds:7.1f} s")
     print(f"whole run {wall:.1f} s (rollgate run, subprocess)")
-    print(f"peak RSS of the cloud {peak[0] / MIB:.0f} MiB, {peak[1]:.0f} s after the start")
+    print(f"peak RSS of the cloud {sampler.peak / MIB:.0f} MiB, {sampler.peak_at:.0f} s after the start")
     return done.returncode
 
 

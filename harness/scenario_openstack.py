@@ -20,7 +20,6 @@ from harness.scenario import Host, Scenario, Topology, Upgrade
 from harness.scenario_rules import build_policy
 
 DEFAULT_COMPUTES = 3
-ROLES = profile.UPGRADE_ROLES
 #: scenario fields that only mean something on minicloud
 MINICLOUD_ONLY = {"topology.release": "the profile deploys every service at upgrade.from",
                   "topology.hosts": "the profile fixes the hosts; give topology.computes",
@@ -69,11 +68,9 @@ def build_upgrade(raw: Mapping[str, Any], topology: Topology, path: str) -> Upgr
         raise ValidationError(path, "upgrade.to", f"{source} -> {target} skips a release: OpenStack "
                               "supports N-1 -> N only; upgrade to the release in between first")
     policy_raw = dict(raw.get("policy") or {})
-    policy_raw.setdefault("roles", list(ROLES))
+    policy_raw.setdefault("roles", list(profile.UPGRADE_ROLES))
     policy = build_policy(policy_raw, action, topology, path)
-    unwired = profile.check_policy(policy.instances, policy.roles)
-    if unwired:
-        raise ValidationError(path, f"upgrade.policy.{unwired[0]}", unwired[1])
+    profile.check_policy(policy.instances, policy.roles, path)
     return Upgrade(from_release=source, to_release=target, action=action, policy=policy,
                    rollback_before=raw.get("rollback_before"))
 

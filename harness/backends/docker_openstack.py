@@ -245,10 +245,7 @@ class OpenStackContainers:
 
     def memory_rss(self) -> int:
         """The sum of the run's containers' RSS now, in bytes (cgroup v1, else v2's anon)."""
-        total = 0
-        for container in self.client.containers.list(filters=res.label_filter(self.run_id), sparse=True):
-            total += container_rss(container.id)
-        return total
+        return run_rss(self.client, self.run_id)
 
     # -- cleanup ------------------------------------------------------------------------------
     def _save_log(self, host: str, service: str, container: Any) -> None:
@@ -278,6 +275,12 @@ class OpenStackContainers:
         counts = res.reap(self.client, self.run_id)
         shutil.rmtree(Path(tempfile.gettempdir()) / f"rollgate-{self.run_id}", ignore_errors=True)
         return counts
+
+
+def run_rss(client: Any, run_id: str) -> int:
+    """The sum of the RSS of the containers labelled with ``run_id`` now, in bytes."""
+    return sum(container_rss(c.id) for c in client.containers.list(filters=res.label_filter(run_id),
+                                                                    sparse=True))
 
 
 def container_rss(container_id: str) -> int:

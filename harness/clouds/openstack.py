@@ -35,6 +35,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from harness.backends.base import HostSpec
+from harness.errors import ValidationError
 from harness.images import HAPROXY_TAG
 
 RELEASES = ("2026.1", "2026.2")  # kept equal to harness.images_openstack.OPENSTACK_RELEASES by a test
@@ -115,16 +116,16 @@ def check_release(release: str) -> str | None:
 UPGRADE_ROLES = ("controller", "compute")  # the roles an openstack upgrade rolls
 
 
-def check_policy(instances: str, roles: tuple[str, ...] | list[str]) -> tuple[str, str] | None:
-    """None when the profile wires this upgrade policy, else (the policy field, what is wrong):
-    a scenario's ``upgrade.policy`` and ``rollgate upgrade``'s policy are refused alike."""
+def check_policy(instances: str, roles: tuple[str, ...], label: str) -> None:
+    """Refuse (ValidationError naming ``label`` and the field) an upgrade policy the profile does
+    not wire: a scenario's ``upgrade.policy`` and ``rollgate upgrade``'s policy alike."""
     if instances == "cold-migrate":
-        return "instances", "cold-migrate is not wired for the openstack profile; valid: live-migrate, leave"
+        raise ValidationError(label, "upgrade.policy.instances", "cold-migrate is not wired for the "
+                              "openstack profile; valid: live-migrate, leave")
     unknown = [r for r in roles if r not in UPGRADE_ROLES]
     if unknown:
-        return "roles", (f"the openstack profile has no {', '.join(unknown)} host; "
-                         f"valid: {', '.join(UPGRADE_ROLES)}")
-    return None
+        raise ValidationError(label, "upgrade.policy.roles", f"the openstack profile has no "
+                              f"{', '.join(unknown)} host; valid: {', '.join(UPGRADE_ROLES)}")
 
 
 def check_computes(computes: int) -> str | None:

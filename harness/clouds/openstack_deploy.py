@@ -44,16 +44,20 @@ COMPUTE_TIMEOUT = 300.0
 
 
 class MemorySampler:
-    """The peak of the sum of the run's containers' RSS, sampled every ``interval`` seconds."""
+    """The peak of ``sample()`` (the sum of the run's containers' RSS), sampled every ``interval``
+    seconds; ``peak_at``: when, in seconds after the start."""
 
-    def __init__(self, cloud: OpenStackContainers, interval: float = 2.0) -> None:
-        self.cloud = cloud
+    def __init__(self, sample: Callable[[], int], interval: float = 2.0) -> None:
+        self.sample = sample
         self.interval = interval
         self.peak = 0
+        self.peak_at = 0.0
+        self._started = time.monotonic()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="rss-sampler", daemon=True)
 
     def __enter__(self) -> MemorySampler:
+        self._started = time.monotonic()
         self._thread.start()
         return self
 
@@ -64,9 +68,12 @@ class MemorySampler:
     def _run(self) -> None:
         while not self._stop.wait(self.interval):
             try:
-                self.peak = max(self.peak, self.cloud.memory_rss())
+                now = self.sample()
             except Exception as exc:  # the engine is busy or the run is being removed
                 LOG.debug("rss sample: %s", exc)
+                continue
+            if now > self.peak:
+                self.peak, self.peak_at = now, time.monotonic() - self._started
 
 
 def deploy_openstack(state: RunState, release: str, computes: int,
@@ -92,7 +99,7 @@ def deploy_openstack(state: RunState, release: str, computes: int,
     started = time.monotonic()
     pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="os-deploy")
     try:
-        with MemorySampler(cloud) as sampler:
+        with MemorySampler(cloud.memory_rss) as sampler:
             _deploy(cloud, state, lb_ports, pool, info["phases"], started, shield)
         info["peak_rss_bytes"] = sampler.peak
         state.status = "up"
@@ -132,7 +139,7 @@ def _clean_up(cloud: OpenStackContainers, state: RunState) -> None:
 
 
 def _deploy(cloud: OpenStackContainers, state: RunState, lb_ports: dict[str, int],
-            pool: ThreadPoolExecutor, phases: dict[str, float], started: float, shield: bool = True) -> None:
+            pool: ThreadPoolExecutor, phases: dict[str, float], started: float, shield: bool) -> None:
     """The order of the module docstring; each service at the release run.json gives it."""
     def phase(name: str) -> None:
         phases[name] = round(time.monotonic() - started, 1)

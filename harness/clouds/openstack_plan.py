@@ -30,7 +30,7 @@ import random
 from typing import Any
 
 from harness.clouds import openstack as profile
-from harness.errors import UsageError, ValidationError
+from harness.errors import UsageError
 from harness.executor.plan import Plan, StepBuilder, compute_batches, order_hosts
 from harness.executor.steps import (
     DbContract,
@@ -89,9 +89,7 @@ def plan_for_run(state: RunState, target: str, policy: dict[str, Any], seed: int
                               for name, host in state.hosts.items()))
     policy = {"roles": list(profile.UPGRADE_ROLES), **policy}  # as a scenario's default
     rules = build_policy(policy, "upgrade", topology, label)
-    unwired = profile.check_policy(rules.instances, rules.roles)
-    if unwired:
-        raise ValidationError(label, f"upgrade.policy.{unwired[0]}", unwired[1])
+    profile.check_policy(rules.instances, rules.roles, label)
     return plan_openstack(state.run_id, topology, target, rules, seed)
 
 

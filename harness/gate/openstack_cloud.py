@@ -49,6 +49,8 @@ CHECK_UPGRADE_CHECK = "openstack.upgrade-check"
 #: the test bed's services: their failure is the machine's, not the cloud's
 INFRASTRUCTURE = (("db", "mariadb"), ("mq", "rabbitmq"))
 UPGRADE_CHECK_TIMEOUT = 300.0
+NO_DATAPLANE = ("no data plane: nova's fake virt driver runs no guest "
+                "(instance state and Placement allocations are the resource checks)")
 
 
 @dataclass
@@ -110,6 +112,9 @@ class OpenStackGateCloud:
 
     # --- the end state ----------------------------------------------------------------
 
+    def no_dataplane(self) -> str | None:
+        return NO_DATAPLANE
+
     def final_releases(self) -> Releases:
         """host -> service -> the release its one running container is at (and runs the image
         of); ``down`` without one, ``a+b`` with two."""
@@ -148,11 +153,11 @@ class OpenStackGateCloud:
         code, output = self.containers.exec_result("controller", "nova-conductor", command,
                                                    UPGRADE_CHECK_TIMEOUT, release=releases[0])
         report = check_report(code, output)
-        where = "" if releases[0] == expected else (  # releases.final fails on the release itself
-            f" (run in the {releases[0]} conductor; {expected} was expected)")
+        summary = report.detail.splitlines()[0] + ("" if releases[0] == expected else (
+            f" (run in the {releases[0]} conductor; {expected} was expected)"))  # releases.final fails on it
         if report.ok:
-            return Check.passed(CHECK_UPGRADE_CHECK, report.detail.splitlines()[0] + where)
-        return Check.failed(CHECK_UPGRADE_CHECK, report.detail.splitlines()[0] + where,
+            return Check.passed(CHECK_UPGRADE_CHECK, summary)
+        return Check.failed(CHECK_UPGRADE_CHECK, summary,
                             [Evidence(report.detail[-3000:], target="nova-status")])
 
     def destroy(self) -> None:

@@ -79,6 +79,7 @@ class GateRun:
     watch: EngineWatch | None = None
     infra: EngineWatch | None = None  # the test bed's own services (openstack: MariaDB, RabbitMQ)
     stop_before: str | None = None  # upgrade.rollback_before: the step the run stops before
+    no_dataplane: str | None = None  # why the cloud has no data plane (its data-plane SLOs skipped)
 
     @property
     def run_dir(self) -> Path:
@@ -86,9 +87,6 @@ class GateRun:
 
 
 CHECK_INFRASTRUCTURE = "harness.infrastructure"
-#: clouds without a data plane to write to, and why (their data-plane SLOs are skipped)
-NO_DATAPLANE = {"openstack": "no data plane: nova's fake virt driver runs no guest "
-                             "(instance state and Placement allocations are the resource checks)"}
 
 
 def expects_rollback(scenario: Scenario) -> bool:
@@ -146,6 +144,7 @@ def run_gate(run: GateRun, options: GateOptions, echo: Echo) -> Verdict:
             echo(f"deploying {len(run.scenario.topology.hosts)} hosts on the {options.backend} backend")
             cloud = open_cloud(run.state, run.scenario, options.backend)
             echo(f"  up in {run.state.extra.get('deploy_seconds', '?')} s")
+            run.no_dataplane = cloud.no_dataplane()
             run.watch = EngineWatch(cloud.engine_alive, timeline)
             run.infra = EngineWatch(cloud.infra_alive, timeline, interval=2.0,
                                     name="test bed's MariaDB/RabbitMQ", check_id=CHECK_INFRASTRUCTURE)
@@ -296,8 +295,7 @@ def _verdict(run: GateRun, options: GateOptions) -> Verdict:
     assert upgrade is not None
     checks: list[Check] = []
     if run.slo is not None:
-        no_dataplane = NO_DATAPLANE.get(scenario.cloud)
-        checks += slo_checks(run.slo, scenario.slo_config, no_dataplane=no_dataplane)
+        checks += slo_checks(run.slo, scenario.slo_config, no_dataplane=run.no_dataplane)
     rollback = expects_rollback(scenario)
     if run.executor is not None:
         checks.append(executor_check(run.executor.status, run.executor.failed_step, run.executor.error,

@@ -19,16 +19,16 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
-import yaml
 
 from harness.backends import procutil
+from harness.scenario import load_scenario
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 ROOT = Path(__file__).resolve().parents[2]
 # minicloud's scenarios: those with cloud: openstack run on Docker only, in
 # tests/e2e/test_gate_openstack.py (once each: they take minutes).
 SCENARIOS = sorted(p.stem for p in (ROOT / "scenarios").glob("*.yaml")
-                   if (yaml.safe_load(p.read_text()) or {}).get("cloud", "minicloud") == "minicloud")
+                   if load_scenario(p).cloud == "minicloud")
 ARTIFACTS = ("verdict.json", "junit.xml", "timeline.jsonl", "outages.json", "journal", "plan.json",
              "report.html", "locust/stats_stats.csv", "logs")
 

@@ -192,8 +192,8 @@ class _Conductors:
         self.ran_in: list[str | None] = []
 
     def containers(self, host: str, service: str) -> list[Any]:
-        return [type("C", (), {"status": "running", "labels": {"rollgate.release": r}})()
-                for r in self.running]
+        from harness.backends.docker_resources import LABEL_RELEASE
+        return [type("C", (), {"status": "running", "labels": {LABEL_RELEASE: r}})() for r in self.running]
 
     def exec_result(self, host: str, service: str, command: list[str], timeout: float,
                     release: str | None = None) -> tuple[int, str]:
@@ -205,10 +205,8 @@ class _Conductors:
 def test_the_upgrade_check_runs_in_the_conductor_that_runs_at_the_end_whatever_its_release() -> None:
     """A failed upgrade rolled back ends at 2026.1 although 2026.2 was expected: nova-status
     runs in the 2026.1 conductor and says so (it once asked for a 2026.2 container: an ERROR)."""
-    from harness.backends.docker_resources import LABEL_RELEASE
     from harness.gate.openstack_cloud import CHECK_UPGRADE_CHECK, OpenStackGateCloud
 
-    assert LABEL_RELEASE == "rollgate.release"
     rolled_back = _Conductors("2026.1")
     check = OpenStackGateCloud(None, rolled_back)._upgrade_check("2026.2")  # type: ignore[arg-type]
     assert (check.id, check.status) == (CHECK_UPGRADE_CHECK, PASSED)
