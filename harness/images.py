@@ -97,7 +97,7 @@ class BuildResult:
 
 
 def minicloud_tag(release: str) -> str:
-    """The image that runs a release; a variant (``1.1+unpinned``) runs in its release's image."""
+    """The image that runs a release; a variant (``1.1+VARIANT``) runs in its release's image."""
     return f"rollgate/minicloud:{release.partition('+')[0]}"
 
 

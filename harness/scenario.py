@@ -28,6 +28,7 @@ from typing import Any
 import yaml
 
 from harness.backends.base import HostSpec
+from harness.defect_catalog import minicloud_variants
 from harness.errors import ValidationError
 
 # --- releases -------------------------------------------------------------
@@ -36,7 +37,6 @@ from harness.errors import ValidationError
 RELEASE_SERIES: dict[str, str] = {"1.0": "1.0", "1.1": "1.1", "1.1.1": "1.1", "2.0": "2.0"}
 #: the series in upgrade order: only N and N+1 may run in one cloud.
 SERIES_ORDER: tuple[str, ...] = ("1.0", "1.1", "2.0")
-RELEASE_VARIANTS: tuple[str, ...] = ("unpinned", "nostart")
 #: named checks a scenario may ask the gate for (``checks:``).
 SCENARIO_CHECKS: tuple[str, ...] = ("project-isolation",)
 
@@ -46,14 +46,15 @@ def release_problem(label: str) -> str | None:
     name, plus, variant = label.partition("+")
     if name not in RELEASE_SERIES:
         return (f"unknown release {label!r}; valid: {', '.join(RELEASE_SERIES)}"
-                f" (optionally +{' or +'.join(RELEASE_VARIANTS)})")
-    if plus and variant not in RELEASE_VARIANTS:
-        return f"unknown variant {variant!r} in {label!r}; valid: {', '.join(RELEASE_VARIANTS)}"
+                " (optionally +VARIANT, a defect variant of images/minicloud/catalog.yaml)")
+    if plus and variant not in minicloud_variants():
+        return (f"unknown variant {variant!r} in {label!r}; valid: {', '.join(minicloud_variants())} "
+                "(images/minicloud/catalog.yaml)")
     return None
 
 
 def release_series_index(label: str) -> int:
-    """Position of the label's series in SERIES_ORDER (1.1.1+nostart -> 1)."""
+    """Position of the label's series in SERIES_ORDER (1.1.1+VARIANT -> 1)."""
     return SERIES_ORDER.index(RELEASE_SERIES[label.partition("+")[0]])
 
 
@@ -187,6 +188,13 @@ class Upgrade:
     hold_seconds: float = 0.0
     # Rollback on purpose: run up to the first step of this kind, then roll back (None = no).
     rollback_before: str | None = None
+    # What the scenario expects of the executor: "complete" (every step runs) or "rollback"
+    # (the candidate is bad: a health gate must fail and the executor must roll back cleanly).
+    expect: str = "complete"
+
+    @property
+    def expects_rollback(self) -> bool:
+        return self.expect == "rollback" or self.rollback_before is not None
 
 
 @dataclass(frozen=True)

@@ -258,9 +258,14 @@ def build_upgrade(raw: Mapping[str, Any] | None, topology: Topology, path: str) 
     if rollback_before is not None and action != "upgrade":
         raise ValidationError(path, "upgrade.rollback_before",
                               "only an upgrade rolls back; remove it from a rolling reboot")
+    expect = raw.get("expect", "complete")
+    if expect == "rollback" and action != "upgrade":
+        raise ValidationError(path, "upgrade.expect",
+                              "only an upgrade rolls back; remove it from a rolling reboot")
     return Upgrade(from_release=source, to_release=target, action=action, policy=policy,
                    hold_after_batch=hold_after,
-                   hold_seconds=float((hold or {}).get("seconds", 0.0)), rollback_before=rollback_before)
+                   hold_seconds=float((hold or {}).get("seconds", 0.0)), rollback_before=rollback_before,
+                   expect=expect)
 
 
 def build_scenario(raw: Mapping[str, Any], path: str) -> Scenario:

@@ -47,7 +47,7 @@ def resource_name(run_id: str, *parts: str) -> str:
 
 
 def image_for(service: str, release: str) -> str:
-    """The image a service runs: a variant (``1.1+unpinned``) runs its release's image."""
+    """The image a service runs: a variant (``1.1+VARIANT``) runs its release's image."""
     return SYSTEM_IMAGES.get(service) or minicloud_tag(release)
 
 

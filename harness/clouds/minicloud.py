@@ -12,10 +12,11 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from harness.defect_catalog import minicloud_variants
+
 MINICLOUD_SOURCE = Path(__file__).resolve().parents[2] / "images" / "minicloud"
 
 RELEASES = ("1.0", "1.1", "1.1.1", "2.0")
-VARIANTS = ("unpinned", "nostart")
 
 # Services of each role, in start order (a host's services start in this order,
 # and hosts start in ROLE_ORDER).
@@ -41,7 +42,7 @@ ADMIN_PASSWORD = "rollgate-admin"
 
 
 def release_series(label: str) -> str:
-    """``1.1.1+unpinned`` -> ``1.1``: patch releases belong to their series."""
+    """``1.1.1+VARIANT`` -> ``1.1``: patch releases belong to their series."""
     name = label.partition("+")[0]
     return ".".join(name.split(".")[:2])
 
@@ -51,8 +52,8 @@ def check_release(label: str) -> str | None:
     name, _, variant = label.partition("+")
     if name not in RELEASES:
         return f"unknown release {label!r}; valid: {', '.join(RELEASES)}"
-    if variant and variant not in VARIANTS:
-        return f"unknown variant {variant!r}; valid: {', '.join(VARIANTS)}"
+    if variant and variant not in minicloud_variants():
+        return f"unknown variant {variant!r}; valid: {', '.join(minicloud_variants())}"
     return None
 
 

@@ -35,6 +35,7 @@ from harness.gate.checks import harness_error, isolation_check, resource_checks
 from harness.gate.cloud import Cloud, open_cloud
 from harness.gate.engine import DEFAULT_ENGINE_WAIT_S, EngineWatch, guard_ops, wait_for_engine
 from harness.gate.hold import hold_step_id, insert_hold
+from harness.gate.probes import ProbeContext, build_probes, observe_ops
 from harness.report import write_reports
 from harness.report.build import assemble, executor_check, releases_check, slo_checks
 from harness.resources import PhaseResult, ResourcePhases, ResourceSpec, parse_resources, project_isolation
@@ -90,11 +91,10 @@ CHECK_INFRASTRUCTURE = "harness.infrastructure"
 
 
 def expects_rollback(scenario: Scenario) -> bool:
-    """Scenarios upgrading to a release that cannot start, or rolling back on purpose
-    (``upgrade.rollback_before``), expect (and judge) a clean rollback."""
-    upgrade = scenario.upgrade
-    return upgrade is not None and (upgrade.to_release.endswith("+nostart")
-                                    or upgrade.rollback_before is not None)
+    """Scenarios that say so (``upgrade.expect: rollback``: a known-bad candidate), or that roll
+    back on purpose (``upgrade.rollback_before``), expect (and judge) a clean rollback. The
+    harness never guesses it from a release's name: a real gate does not know a candidate is bad."""
+    return scenario.upgrade is not None and scenario.upgrade.expects_rollback
 
 
 def prepare(scenario_path: str | Path, options: GateOptions, run_id: str) -> GateRun:
@@ -224,7 +224,9 @@ def _observe_upgrade(run: GateRun, cloud: Cloud, phases: ResourcePhases, timelin
         clouds_yaml=str(clouds_yaml), token=token, key_prefix=f"rg{run.plan.seed % 100000}",
         run_time_s=_traffic_bound(run.plan, options))
     echo(f"traffic: API {', '.join(t.name for t in api_targets)}; {len(instances)} instance(s)")
-    ops = cloud.ops(run.scenario)
+    observed = observe_ops(cloud.ops(run.scenario), build_probes(ProbeContext(
+        run.run_dir, timeline, scenario, cloud, list(instances))))
+    ops: Any = observed
     for watch in (run.watch, run.infra):
         if watch is not None:
             ops = guard_ops(ops, watch)
@@ -242,6 +244,7 @@ def _observe_upgrade(run: GateRun, cloud: Cloud, phases: ResourcePhases, timelin
         echo(f"executor: {run.executor.status}"
              + (f" at {run.executor.failed_step}" if run.executor.failed_step else ""))
         _keep_traffic(runner, options.settle_s)
+    run.checks += observed.probe_checks()
     _machine_ok(run, "reading the writes back, the SLOs and the later resource phases")
     missing = verify_writes(timeline.path, timeline, instances, since=start)
     end = time.monotonic()

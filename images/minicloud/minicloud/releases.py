@@ -7,8 +7,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from minicloud.defects import DEFECTS
+
 RELEASE_NAMES = ("1.0", "1.1", "1.1.1", "2.0")
-VARIANTS = ("unpinned", "nostart")
+VARIANTS = tuple(DEFECTS)  # the defect variants (minicloud.defects)
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ from typing import Any, cast
 
 from minicloud import objects as objects_mod
 from minicloud.config import PORTS, Config
+from minicloud.defects import has_defect
 from minicloud.context import RequestContext
 from minicloud.releases import Release, get_release, service_version_release
 from minicloud.rpc import RPCClient
@@ -158,7 +159,7 @@ class ComputeAPI:
 
     def cap_release(self) -> Release | None:
         """The release whose versions we must not exceed (None: no cap)."""
-        if self.release.variant == "unpinned":
+        if has_defect(self.release, "unpinned"):
             return None  # the defect: sends its newest to older agents
         level = self.config.upgrade_levels_compute
         if level is None:

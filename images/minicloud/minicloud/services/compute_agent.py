@@ -24,6 +24,7 @@ from urllib.parse import urlsplit
 from minicloud import objects
 from minicloud.config import PORTS, Config
 from minicloud.context import RequestContext, admin_context
+from minicloud.defects import has_defect
 from minicloud.dataplane.healthz import add_healthz
 from minicloud.rpc import ConductorAPI, RemoteError, RPCServer, ServiceTooOld, ServiceUnreachable
 from minicloud.rpc_clients import Heartbeat, compute_rpc_url
@@ -211,7 +212,7 @@ def register(config: Config, conductor: ConductorAPI, values: dict[str, Any]) ->
 
 
 def main(config: Config) -> int:
-    if config.release.variant == "nostart" and config.host == "compute-2":
+    if has_defect(config.release, "nostart") and config.host == "compute-2":
         LOG.error("compute-agent on compute-2 refuses to start: defect variant %s",
                   config.release.label)
         return 1

@@ -1,0 +1,40 @@
+"""The defect variants: releases with one realistic upgrade bug each.
+
+A release label ``1.1+NAME`` runs release 1.1 with the defect NAME switched on
+(``Release.variant``). Each defect is the smallest change a real developer
+could make by mistake; the code that misbehaves tests ``has_defect(release,
+NAME)`` at the one place where the bug lives, so reading that line shows the
+bug. The harness never imports this module: it reads the catalog
+(``images/minicloud/catalog.yaml``), which names the scenario and the check that
+must catch each defect; ``tests/minicloud/test_defects.py`` keeps the two lists
+equal. DESIGN.md ("Defect catalog") describes each one.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Defect:
+    """One defect: its class (what kind of upgrade promise it breaks) and what it does."""
+
+    defect_class: str
+    summary: str
+
+
+#: name -> defect. Classes: maintenance-mode, live-migration, versioning, schema-migration,
+#: graceful-shutdown, dataplane-continuity, api-contract, rollback, security-fix, readiness,
+#: performance, restart-data-loss.
+DEFECTS: dict[str, Defect] = {
+    "unpinned": Defect("versioning", "the conductor ignores upgrade_levels: sends Instance 1.1 and "
+                                     "RPC 1.1 to 1.0 compute agents"),
+    "nostart": Defect("readiness", "the compute-agent of compute-2 exits 1 at start"),
+}
+
+
+def has_defect(release: Any, name: str) -> bool:
+    """True when ``release`` (a ``Release``) carries the defect ``name``."""
+    if name not in DEFECTS:  # a typo here would silently switch a defect off
+        raise KeyError(f"unknown defect {name!r}")
+    return getattr(release, "variant", None) == name
