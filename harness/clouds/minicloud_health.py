@@ -84,9 +84,13 @@ class CloudProbe:
         self.locate = locate
         self.conn = conn
         self.reset_conn = reset_conn
+        #: problems of the last pass the cloud will not mend by itself (a server in ERROR stays
+        #: there): the health gate fails on them without waiting out its timeout.
+        self.terminal: set[str] = set()
 
     def problems(self, expected: Mapping[str, Mapping[str, str]]) -> list[str]:
         """Every problem seen now; empty when the cloud is healthy with these releases."""
+        self.terminal = set()
         found = self.service_problems(expected)
         try:
             found += self.api_problems()
@@ -124,7 +128,9 @@ class CloudProbe:
         for server in conn.compute.servers(details=True, all_projects=True):
             if server.status == "ERROR":
                 fault = (server.fault or {}).get("message", "") if isinstance(server.fault, dict) else ""
-                found.append(f"server {server.id} ({server.name}) is in ERROR {fault}".rstrip())
+                problem = f"server {server.id} ({server.name}) is in ERROR {fault}".rstrip()
+                found.append(problem)
+                self.terminal.add(problem)
             elif server.status == "ACTIVE":
                 found += self._data_path_problems(server)
         return found

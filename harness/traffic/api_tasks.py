@@ -89,14 +89,27 @@ class ApiOperations:
         server = compute.create_server(name=f"{SERVER_PREFIX}{uuid.uuid4().hex[:8]}",
                                        flavor_id=flavor, image_id=image, networks="none")
         self.created.add(server.id)
-        compute.wait_for_server(server, status="ACTIVE", failures=["ERROR"], interval=0.2,
-                                wait=self.config.create_deadline_s)
+        try:
+            compute.wait_for_server(server, status="ACTIVE", failures=["ERROR"], interval=0.2,
+                                    wait=self.config.create_deadline_s)
+        except Exception:
+            # A user deletes a server that failed to build; left in ERROR it would fail every
+            # later health gate (the rollback's too) for the one failure already recorded.
+            self._delete_quietly(server.id)
+            raise
         compute.delete_server(server.id)
         compute.wait_for_delete(server, interval=0.2, wait=self.config.create_deadline_s)
         self.created.discard(server.id)
 
     def create_delete_server(self) -> None:
         self._timed("compute", "create_delete_server", self._create_wait_delete)
+
+    def _delete_quietly(self, server_id: str) -> None:
+        try:
+            self.connection.compute.delete_server(server_id, ignore_missing=True)
+        except Exception:  # best effort: cleanup() and `rollgate down` try again
+            return
+        self.created.discard(server_id)
 
     def cleanup(self) -> None:
         """Delete what this user created and did not delete (traffic stopped mid-cycle)."""
