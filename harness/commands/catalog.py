@@ -128,15 +128,17 @@ def run_cell(cell: CellResult, runs_dir: Path, backend: str) -> CellResult:
 @click.option("--clean-repeat", type=click.IntRange(0, 50), default=1, show_default=True,
               help="Runs of each clean scenario (each must PASS every time; 0: none).")
 @click.option("--only", multiple=True, help="Run only these defect variants or clean scenarios (by name).")
-@click.option("--workers", "-n", type=click.IntRange(1, 16), default=2, show_default=True,
-              help="Runs at once.")
+@click.option("--workers", "-n", type=click.IntRange(1, 16), default=None,
+              help="Runs at once (default: one per two cores; each run's own traffic process needs a "
+                   "core to itself, or it measures the machine rather than the cloud).")
 @click.option("--backend", type=click.Choice(["process", "docker"]), default="process", show_default=True)
 @click.option("--output", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Output directory (default: results/catalog).")
 @click.option("--json", "as_json", is_flag=True, help="Print catalog.json instead of the table.")
 def catalog_command(catalog_path: Path | None, repeat: int, clean_repeat: int, only: tuple[str, ...],
-                    workers: int, backend: str, output: Path | None, as_json: bool) -> None:
+                    workers: int | None, backend: str, output: Path | None, as_json: bool) -> None:
     """Run every defect variant (must FAIL by its check) and clean scenario (must PASS)."""
+    workers = workers or max(1, (os.cpu_count() or 2) // 2)
     catalog = load_catalog(catalog_path or MINICLOUD_CATALOG)
     out_dir = (output or results_root() / "catalog").resolve()
     runs_dir = out_dir / "runs"
