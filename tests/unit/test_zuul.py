@@ -56,9 +56,13 @@ def test_every_job_playbook_exists() -> None:
                 assert (ROOT / playbook).is_file(), f"{name}: {key} {playbook} does not exist"
 
 
+#: jobs that run a whole suite (matrix, defect catalog) rather than one scenario
+SUITE_JOBS = ("rollgate-nightly-matrix", "rollgate-defect-catalog")
+
+
 def test_every_scenario_job_names_an_existing_scenario() -> None:
     for name, job in jobs().items():
-        if name in ("rollgate-base", "rollgate-nightly-matrix"):
+        if name in ("rollgate-base", *SUITE_JOBS):
             continue
         scenario = (job.get("vars") or {}).get("rollgate_scenario")
         assert scenario, f"{name} names no scenario"
@@ -69,9 +73,10 @@ def test_every_scenario_job_names_an_existing_scenario() -> None:
 def test_project_stanza_runs_every_job_in_check_gate_and_the_matrix_periodically() -> None:
     project = next(item["project"] for item in zuul_items() if "project" in item)
     concrete = {n for n, j in jobs().items() if not j.get("abstract") and n != "rollgate-nightly-matrix"}
+    assert "rollgate-defect-catalog" in concrete
     assert set(project["check"]["jobs"]) == concrete
     assert set(project["gate"]["jobs"]) == concrete
-    assert project["periodic"]["jobs"] == ["rollgate-nightly-matrix"]
+    assert project["periodic"]["jobs"] == list(SUITE_JOBS)
 
 
 ANSIBLE = shutil.which("ansible-playbook", path=str(Path(sys.executable).parent)) or shutil.which(
