@@ -79,6 +79,7 @@ class SloConfig:
 
     max_failed_api_requests: int = 0
     max_lost_writes: int = 0
+    max_failed_dataplane_requests: int = 0
     max_dataplane_gap_ms: float = 500.0
     api_p99_ratio: float = 3.0
     # Below this the p99 comparison is noise on a loaded loopback (0 = strict ratio only).
@@ -226,6 +227,8 @@ def parse_slo(data: Any, path: str = "<scenario>") -> SloConfig:
     return SloConfig(
         max_failed_api_requests=fields.integer("max_failed_api_requests", defaults.max_failed_api_requests),
         max_lost_writes=fields.integer("max_lost_writes", defaults.max_lost_writes),
+        max_failed_dataplane_requests=fields.integer("max_failed_dataplane_requests",
+                                                     defaults.max_failed_dataplane_requests),
         max_dataplane_gap_ms=fields.number("max_dataplane_gap_ms", defaults.max_dataplane_gap_ms),
         api_p99_ratio=fields.number("api_p99_ratio", defaults.api_p99_ratio),
         api_p99_floor_ms=fields.number("api_p99_floor_ms", defaults.api_p99_floor_ms, strict=False),
