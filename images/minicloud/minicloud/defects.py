@@ -30,6 +30,14 @@ DEFECTS: dict[str, Defect] = {
     "unpinned": Defect("versioning", "the conductor ignores upgrade_levels: sends Instance 1.1 and "
                                      "RPC 1.1 to 1.0 compute agents"),
     "nostart": Defect("readiness", "the compute-agent of compute-2 exits 1 at start"),
+    "resync-recreate": Defect("dataplane-continuity", "the network agent's periodic resync deletes every "
+                                                      "forwarder and re-creates it instead of fixing only "
+                                                      "differences: new connections are refused for a moment "
+                                                      "every resync"),
+    "state-key-renamed": Defect("dataplane-continuity", "the network agent saves its floating table under a "
+                                                        "renamed key with no migration of 1.0's file: the "
+                                                        "upgraded agent starts empty and its first resync "
+                                                        "deletes every forwarder"),
 }
 
 
