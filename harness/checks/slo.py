@@ -15,6 +15,7 @@ from typing import Any
 
 from harness.checks.attribution import owning_steps, placements
 from harness.checks.dataplane import dataplane_failures
+from harness.checks.latency import OperationLatency, operation_latencies
 from harness.checks.lost_writes import LostWrite, lost_writes
 from harness.checks.outages import EVIDENCE_LIMIT, DataPlaneGap, Outage, compute_outages, data_plane_gaps
 from harness.checks.phases import BEFORE, DURING, latency_by_phase, percentile, phases_of
@@ -61,6 +62,7 @@ class SloReport:
     latency: dict[str, dict[str, Any]]
     counts: dict[str, int]
     notes: list[str] = field(default_factory=list)
+    operations: list[OperationLatency] = field(default_factory=list)
 
     @property
     def passed(self) -> bool:
@@ -79,6 +81,7 @@ class SloReport:
             "acknowledged_writes": self.acknowledged_writes,
             "lost_writes": [{"target": w.target, "key": w.key, "error": w.error} for w in self.lost],
             "latency": self.latency,
+            "operation_latency": [o.to_row() for o in self.operations],
             "notes": self.notes,
         }
 
@@ -124,7 +127,8 @@ def _dataplane_failed(samples: Sequence[Sample], outages: Sequence[Outage]) -> l
     violations = []
     for group in dataplane_failures(samples, outages):
         refused = sum(o.duration_s for o in group.outages)
-        during = f" in {len(group.outages)} outage(s) totalling {refused * 1000:.0f} ms" if group.outages else ""
+        during = (f" in {len(group.outages)} outage(s) totalling {refused * 1000:.0f} ms"
+                  if group.outages else "")
         violations.append(Violation(
             DATAPLANE_FAILED, group.key,
             f"{len(group.failed)} failed data-plane requests on {group.key}{during}",
@@ -156,6 +160,15 @@ def _api_p99(samples: Sequence[Sample], phases: Sequence[Any], slo: SloConfig,
         f"API p99 during the upgrade {during_p99 * 1000:.1f} ms > {limit * 1000:.1f} ms "
         f"({slo.api_p99_ratio:g} x baseline p99 {base_p99 * 1000:.1f} ms)",
         (windows[DURING].start, windows[DURING].end), None, [s.cite() for s in slowest])]
+
+
+def _api_latency(operations: Sequence[OperationLatency], slo: SloConfig) -> list[Violation]:
+    return [Violation(
+        API_LATENCY, o.operation,
+        f"{o.operation} median {o.median_ms:.1f} ms {o.phase} the upgrade > {o.limit_ms:.1f} ms "
+        f"(baseline median {o.baseline_ms:.1f} ms over {o.baseline_count} requests; limit "
+        f"{slo.api_latency_ratio:g} x baseline or {slo.api_latency_floor_ms:g} ms; {o.count} requests)",
+        o.window, None, [s.cite() for s in o.slowest]) for o in operations if o.regressed]
 
 
 def _annotate_stalls(violation: Violation, stalls: Sequence[tuple[float, float]]) -> Violation:
@@ -191,7 +204,8 @@ def _annotate_steps(violation: Violation, spans: Sequence[StepSpan],
     owners = [_step_label(s) for s in owning_steps(violation.target, spans, hosts, end)]
     message = violation.message
     if during:
-        message += " during " + ", ".join(during[:3]) + (f" and {len(during) - 3} more" if len(during) > 3 else "")
+        more = f" and {len(during) - 3} more" if len(during) > 3 else ""
+        message += " during " + ", ".join(during[:3]) + more
     if owners:
         message += f"; {violation.target.split('/', 1)[0]} belongs to " + ", ".join(owners[:3])
     if message == violation.message:
@@ -271,6 +285,8 @@ def evaluate(numbered: Sequence[tuple[int, dict[str, Any]]], slo: SloConfig,
         if violation is not None:
             violations.append(violation)
     violations.extend(_api_p99(samples, phases, slo, notes))
+    operations = operation_latencies(samples, phases, slo, notes)
+    violations.extend(_api_latency(operations, slo))
     spans = step_spans(e for _, e in numbered)
     hosts = placements(e for _, e in numbered)
     violations = [_annotate_steps(v, spans, hosts) for v in violations]
@@ -288,4 +304,4 @@ def evaluate(numbered: Sequence[tuple[int, dict[str, Any]]], slo: SloConfig,
         "failed_dataplane_requests": len(failed_dataplane),
     }
     return SloReport(violations, outages, gaps, lost, acknowledged,
-                     latency_by_phase(samples, phases), counts, notes)
+                     latency_by_phase(samples, phases), counts, notes, operations)

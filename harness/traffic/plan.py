@@ -78,6 +78,8 @@ class TrafficPlan:
 
     def user_counts(self) -> dict[str, int]:
         """How many Locust users of each class the plan needs (the runner passes the total)."""
+        from harness.traffic.api_ops import operation_targets
+
         config = self.config
         connections = len(config.samplers.connections)
         return {
@@ -85,4 +87,6 @@ class TrafficPlan:
             "DataPlaneSamplerUser": len(self.instances) * connections,
             "DataPlaneWriterUser": len(self.instances) if config.dataplane.enabled else 0,
             "OpenStackApiUser": config.api.users if self.clouds_yaml else 0,
+            "ApiOpSamplerUser": (len(operation_targets(self.api_targets, self.token))
+                                 if config.samplers.api_op_interval_ms > 0 else 0),
         }

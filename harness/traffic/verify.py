@@ -52,14 +52,14 @@ def verify_writes(timeline_path: str | Path, timeline: Timeline, instances: Iter
         if instance is None:
             continue
         probe = HttpProbe(instance.host, instance.port, REUSED, timeout_s)
-        unanswered = 0
+        unanswered, last_error = 0, ""
         try:
             for index, key in enumerate(keys):
                 if unanswered >= GIVE_UP_AFTER:
                     missing += len(keys) - index
                     timeline.emit({"kind": "verify_abandoned", "t": time.monotonic(), "target": target,
                                    "keys_left": len(keys) - index, "first_key": key,
-                                   "reason": f"{unanswered} keys in a row got no answer ({result.error})"})
+                                   "reason": f"{unanswered} keys in a row got no answer ({last_error})"})
                     break
                 expected = key.rsplit("-", 1)[-1].lstrip("0").encode()
                 for attempt in range(RETRIES):
@@ -68,6 +68,7 @@ def verify_writes(timeline_path: str | Path, timeline: Timeline, instances: Iter
                         break
                     time.sleep(0.1 * (attempt + 1))
                 unanswered = unanswered + 1 if result.status is None else 0
+                last_error = result.error or ""
                 mismatch = result.ok and result.body.strip() != expected
                 ok = result.ok and not mismatch
                 missing += not ok
