@@ -165,9 +165,10 @@ def _api_p99(samples: Sequence[Sample], phases: Sequence[Any], slo: SloConfig,
 def _api_latency(operations: Sequence[OperationLatency], slo: SloConfig) -> list[Violation]:
     return [Violation(
         API_LATENCY, o.operation,
-        f"{o.operation} median {o.median_ms:.1f} ms {o.phase} the upgrade > {o.limit_ms:.1f} ms "
-        f"(baseline median {o.baseline_ms:.1f} ms over {o.baseline_count} requests; limit "
-        f"{slo.api_latency_ratio:g} x baseline or {slo.api_latency_floor_ms:g} ms; {o.count} requests)",
+        f"{o.operation} {o.growth_ms:.1f} ms slower {o.phase} the upgrade than before it (median "
+        f"{o.baseline_ms:.1f} -> {o.median_ms:.1f} ms over {o.baseline_count} and {o.count} requests, "
+        f"beyond what the same service's version document slowed down); limit {o.limit_ms:.1f} ms "
+        f"({slo.api_latency_ratio:g} x baseline, at least {slo.api_latency_floor_ms:g} ms)",
         o.window, None, [s.cite() for s in o.slowest]) for o in operations if o.regressed]
 
 

@@ -74,12 +74,12 @@ def _passed_summary(slo_name: str, report: SloReport, slo: SloConfig) -> str:
                 f"{counts.get('failed_dataplane_requests', 0)} failed "
                 f"(budget {slo.max_failed_dataplane_requests})")
     if slo_name == API_LATENCY:
-        worst = max(report.operations, key=lambda o: o.median_ms / o.limit_ms, default=None)
+        worst = max(report.operations, key=lambda o: o.growth_ms / o.limit_ms, default=None)
         if worst is None:
             return "no operation had enough samples to judge"
         return (f"{len({o.operation for o in report.operations})} operations within their limits; closest: "
-                f"{worst.operation} median {worst.median_ms:.1f} ms {worst.phase} "
-                f"(limit {worst.limit_ms:.1f} ms, "
+                f"{worst.operation} {worst.growth_ms:+.1f} ms {worst.phase} "
+                f"(limit {worst.limit_ms:.1f} ms; median {worst.median_ms:.1f} ms, "
                 f"baseline {worst.baseline_ms:.1f} ms)")
     if slo_name == API_P99:
         skipped = [n for n in report.notes if n.startswith("api_p99")]

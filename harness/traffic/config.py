@@ -87,8 +87,8 @@ class SloConfig:
     api_p99_floor_ms: float = 0.0
     baseline_min_samples: int = 20
     # slo.api_latency: each authenticated operation's median, baseline vs during (and after).
-    api_latency_ratio: float = 5.0
-    api_latency_floor_ms: float = 100.0
+    api_latency_ratio: float = 2.0
+    api_latency_floor_ms: float = 8.0
     api_latency_min_samples: int = 10
 
     def to_dict(self) -> dict[str, Any]:

@@ -110,7 +110,7 @@ def test_lost_writes_are_one_violation_per_instance() -> None:
 def test_slo_field_parses_and_rejects_negative_budgets() -> None:
     assert parse_slo({"max_failed_dataplane_requests": 3}).max_failed_dataplane_requests == 3
     assert SloConfig().max_failed_dataplane_requests == 0
-    with pytest.raises(ValidationError, match="slo.max_failed_dataplane_requests"):
+    with pytest.raises(ValidationError, match=r"slo\.max_failed_dataplane_requests"):
         parse_slo({"max_failed_dataplane_requests": -1}, "s.yaml")
 
 

@@ -30,6 +30,11 @@ DEFECTS: dict[str, Defect] = {
     "unpinned": Defect("versioning", "the conductor ignores upgrade_levels: sends Instance 1.1 and "
                                      "RPC 1.1 to 1.0 compute agents"),
     "nostart": Defect("readiness", "the compute-agent of compute-2 exits 1 at start"),
+    "token-cache-clock": Defect("performance", "the API's token cache compares a monotonic expiry with the "
+                                               "wall clock: every entry looks expired, every request is "
+                                               "validated at identity again"),
+    "detail-n-plus-one": Defect("performance", "the servers detail listing looks up every flavor and every "
+                                               "compute service again for each server (an N+1)"),
     "resync-recreate": Defect("dataplane-continuity", "the network agent's periodic resync deletes every "
                                                       "forwarder and re-creates it instead of fixing only "
                                                       "differences: new connections are refused for a moment "
