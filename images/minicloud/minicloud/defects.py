@@ -30,6 +30,13 @@ DEFECTS: dict[str, Defect] = {
     "unpinned": Defect("versioning", "the conductor ignores upgrade_levels: sends Instance 1.1 and "
                                      "RPC 1.1 to 1.0 compute agents"),
     "nostart": Defect("readiness", "the compute-agent of compute-2 exits 1 at start"),
+    "activate-stale-row": Defect("live-migration", "after a live migration the conductor activates the "
+                                                   "floating port's binding from the instance row it read "
+                                                   "before the update: back to the source, which exits"),
+    "activate-early": Defect("live-migration", "the conductor activates the destination's floating port "
+                                               "binding when the migration is queued instead of when it "
+                                               "completed: the port points at the destination host before "
+                                               "the instance runs there"),
     "token-cache-clock": Defect("performance", "the API's token cache compares a monotonic expiry with the "
                                                "wall clock: every entry looks expired, every request is "
                                                "validated at identity again"),
