@@ -40,7 +40,8 @@ def test_an_operation_five_times_slower_fails_with_its_numbers() -> None:
     assert violation.target == "compute servers-detail"
     assert "24.0 ms slower during the upgrade" in violation.message
     assert "6.0 -> 30.0 ms" in violation.message
-    assert len(violation.evidence) == 5 and violation.evidence[0]["op"] == "servers-detail"
+    assert len(violation.evidence) == 5
+    assert violation.evidence[0]["op"] == "servers-detail"
 
 
 def test_a_busy_machine_that_slows_the_control_as_much_passes() -> None:
@@ -66,7 +67,8 @@ def test_a_regression_that_shows_only_after_the_upgrade_fails_on_after() -> None
 
 def test_operations_without_enough_baseline_are_noted_not_judged() -> None:
     events = [step("start", 3.0), step("end", 13.0)]
-    events += [api(1.0, 5.0, source="user", op="list_servers"), api(5.0, 500.0, source="user", op="list_servers")]
+    events += [api(1.0, 5.0, source="user", op="list_servers"),
+               api(5.0, 500.0, source="user", op="list_servers")]
     report = evaluate(list(enumerate(events, start=1)), SloConfig())
     assert report.operations == []
     assert any(n.startswith("api_latency: too few baseline samples") and "list_servers (1)" in n

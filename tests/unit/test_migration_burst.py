@@ -38,13 +38,13 @@ def serve(store: Store) -> ThreadingHTTPServer:
             self.end_headers()
             self.wfile.write(body)
 
-        def do_PUT(self) -> None:  # noqa: N802
+        def do_PUT(self) -> None:
             body = self.rfile.read(int(self.headers["Content-Length"]))
             if not store.forget:
                 store.data[self.path] = body
             self._answer(200, b"ok")
 
-        def do_GET(self) -> None:  # noqa: N802
+        def do_GET(self) -> None:
             value = store.data.get(self.path)
             self._answer(200 if value is not None else 404, value or b"not found")
 
@@ -75,18 +75,20 @@ def events(path: Path) -> list[dict[str, object]]:
     return [json.loads(line) for line in path.read_text().splitlines()]
 
 
-def test_clean_migration_passes_and_records_writes_and_placement(tmp_path: Path,
-                                                                 instance: tuple[Store, InstanceTarget]) -> None:
-    store, target = instance
+def test_clean_migration_passes_and_records_writes_and_placement(
+        tmp_path: Path, instance: tuple[Store, InstanceTarget]) -> None:
+    _, target = instance
     with Timeline(tmp_path / "t.jsonl") as timeline:
         probe = MigrationBurstProbe(timeline, [target])
         migrate(probe)
         assert probe.around("replace_service", ("h", "s", "1.1", 10), {}).__enter__() is None
     [check] = probe.checks()
-    assert check.id == CHECK_ID and check.status == PASSED, check.summary
+    assert check.id == CHECK_ID
+    assert check.status == PASSED, check.summary
     recorded = events(tmp_path / "t.jsonl")
     writes = [e for e in recorded if e.get("op") == "write" and e.get("source") == "burst"]
-    assert len(writes) > 20 and {e["conn"] for e in writes} == {"new", "reused"}
+    assert len(writes) > 20
+    assert {e["conn"] for e in writes} == {"new", "reused"}
     assert any(e.get("kind") == "placement" and e.get("host") == "compute-1" for e in recorded)
     assert len([e for e in recorded if e.get("op") == "verify"]) == len(writes)
 
@@ -103,8 +105,8 @@ def test_writes_lost_at_switch_over_fail_with_the_lost_keys(tmp_path: Path,
     assert check.evidence[0].error == "HTTP 404 Not Found"
 
 
-def test_other_operations_and_unwatched_instances_are_left_alone(tmp_path: Path,
-                                                                  instance: tuple[Store, InstanceTarget]) -> None:
+def test_other_operations_and_unwatched_instances_are_left_alone(
+        tmp_path: Path, instance: tuple[Store, InstanceTarget]) -> None:
     _, target = instance
     with Timeline(tmp_path / "t.jsonl") as timeline:
         probe = MigrationBurstProbe(timeline, [target])
