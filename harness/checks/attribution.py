@@ -37,7 +37,8 @@ def placements(events: Iterable[Mapping[str, Any]]) -> dict[str, set[str]]:
 
 def owning_steps(target: str, spans: Sequence[StepSpan], hosts: Mapping[str, set[str]],
                  before: float) -> list[StepSpan]:
-    """The steps (started by ``before``) on the host or service ``target`` belongs to, latest first.
+    """The steps (started by ``before``) on the host or service ``target`` belongs to: forward
+    steps latest first, then rollback steps (undoing a step rarely breaks what it broke).
 
     ``target`` is a violation's target: ``vm-1``, ``vm-1/new`` or an API target ``compute``.
     """
@@ -51,4 +52,4 @@ def owning_steps(target: str, spans: Sequence[StepSpan], hosts: Mapping[str, set
                  or (s.host in lived_on and (s.service == "compute-agent" or s.name in INSTANCE_STEPS))]
     else:
         return []
-    return sorted((s for s in owned if s.start <= before), key=lambda s: -s.start)
+    return sorted((s for s in owned if s.start <= before), key=lambda s: (s.direction == "rollback", -s.start))

@@ -200,9 +200,14 @@ def _annotate_steps(violation: Violation, spans: Sequence[StepSpan],
     if violation.window is None or violation.slo in (API_P99, API_LATENCY):
         return violation
     start, end = violation.window
-    during = [_step_label(s) for s in spans
-              if s.start <= end and (s.end is None or s.end >= start)]
-    owners = [_step_label(s) for s in owning_steps(violation.target, spans, hosts, end)]
+    # A lost write's window runs from its write to the final read-back: every step overlaps it,
+    # and what broke it is anything before the read-back. Other windows start with the symptom:
+    # the steps that belong to the target and had started by then are the suspects.
+    lost = violation.slo == LOST_WRITES
+    during = [] if lost else [_step_label(s) for s in spans
+                              if s.start <= end and (s.end is None or s.end >= start)]
+    suspects = owning_steps(violation.target, spans, hosts, end if lost else start)
+    owners = [_step_label(s) for s in suspects]
     message = violation.message
     if during:
         more = f" and {len(during) - 3} more" if len(during) > 3 else ""

@@ -33,7 +33,7 @@ from harness.traffic.probe import NEW, REUSED, HttpProbe, RequestRecorder
 from harness.verdict import Check, Evidence
 
 BURST = "burst"
-INTERVAL_S = 0.002  # between two writes of one connection kind: ~hundreds of writes per migration
+INTERVAL_S = 0.001  # between two writes of one connection kind: ~hundreds of writes per migration
 TIMEOUT_S = 1.0
 CHECK_ID = "migration.write_burst"
 

@@ -33,10 +33,9 @@ DEFECTS: dict[str, Defect] = {
     "activate-stale-row": Defect("live-migration", "after a live migration the conductor activates the "
                                                    "floating port's binding from the instance row it read "
                                                    "before the update: back to the source, which exits"),
-    "activate-early": Defect("live-migration", "the conductor activates the destination's floating port "
-                                               "binding when the migration is queued instead of when it "
-                                               "completed: the port points at the destination host before "
-                                               "the instance runs there"),
+    "activate-rebind": Defect("live-migration", "after a live migration the conductor deletes the floating "
+                                                "port's binding and creates it again instead of updating it: "
+                                                "new connections are refused between the two calls"),
     "token-cache-clock": Defect("performance", "the API's token cache compares a monotonic expiry with the "
                                                "wall clock: every entry looks expired, every request is "
                                                "validated at identity again"),

@@ -125,8 +125,12 @@ class ConductorManager:
         try:
             service = api.service_get_by_host(self.engine, inst["host"] or "", "compute-agent")
             address = urlsplit(service["rpc_url"]).hostname
-            call_json("PUT", f"{self.config.endpoint('network')}/floating/{inst['floating_port']}",
-                      {"target": f"{address}:{inst['workload_port']}"})
+            url = f"{self.config.endpoint('network')}/floating/{inst['floating_port']}"
+            if has_defect(self.config.release, "activate-rebind"):
+                # Defect "activate-rebind": the old binding is deleted before the new one is made,
+                # so the floating port stops listening between the two calls.
+                call_json("DELETE", url)
+            call_json("PUT", url, {"target": f"{address}:{inst['workload_port']}"})
         except (LookupError, CallError, KeyError) as exc:
             LOG.warning("instance %s: cannot activate its floating port: %s", inst.get("uuid"), exc)
 
@@ -238,12 +242,7 @@ class ConductorManager:
             source_service = api.service_get_by_host(self.engine, source or "", "compute-agent")
             migration = api.migration_update(self.engine, migration["id"],
                                              {"dest_host": dest["host"], "status": "queued"})
-            inst = api.instance_update(self.engine, instance_uuid, {"task_state": "migrating"})
-            if has_defect(self.config.release, "activate-early"):
-                # Defect "activate-early": the destination binding is activated when the migration
-                # is queued, not when it completed: the floating port points at the destination host
-                # (with the workload port the instance has now) while the source still serves it.
-                self._activate_floating({**inst, "host": dest["host"]})
+            api.instance_update(self.engine, instance_uuid, {"task_state": "migrating"})
             self._compute(source or "", source_service["rpc_url"]).live_migration(
                 ctx, self.objects.instance_from_dict(inst),
                 self.objects.Migration(id=migration["id"], instance_uuid=instance_uuid,
