@@ -52,4 +52,5 @@ def owning_steps(target: str, spans: Sequence[StepSpan], hosts: Mapping[str, set
                  or (s.host in lived_on and (s.service == "compute-agent" or s.name in INSTANCE_STEPS))]
     else:
         return []
-    return sorted((s for s in owned if s.start <= before), key=lambda s: (s.direction == "rollback", -s.start))
+    started = (s for s in owned if s.start <= before)
+    return sorted(started, key=lambda s: (s.direction == "rollback", -s.start))
