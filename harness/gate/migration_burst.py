@@ -10,6 +10,13 @@ is a timeline event like the writer's (``kind: dataplane, op: write``,
 and ``slo.lost_writes`` judges them, and ``slo.dataplane_failed`` judges the
 failed ones on their own channels (``burst-new``, ``burst-reused``).
 
+The same writes (new connections only) start when a service of a host in the
+data path's control (a ``network`` role host: the agent that programs the
+floating ports) is replaced, and run on to the end of the upgrade: a network
+agent that re-programs forwarders at start or at every periodic resync
+refuses new connections for a few milliseconds at a time, which 20 ms
+samplers see by chance; writes every few milliseconds see it every time.
+
 It also records where the instance lived (a ``placement`` event: the
 migration's source host), which lets evidence name the steps on that host.
 Any cloud whose instances have a data plane the harness can reach: the
@@ -34,6 +41,7 @@ from harness.verdict import Check, Evidence
 
 BURST = "burst"
 INTERVAL_S = 0.001  # between two writes of one connection kind: ~hundreds of writes per migration
+TAIL_INTERVAL_S = 0.003  # after a network host's swap, to the end: ~300 writes/s per instance
 TIMEOUT_S = 1.0
 CHECK_ID = "migration.write_burst"
 
@@ -41,8 +49,11 @@ CHECK_ID = "migration.write_burst"
 class MigrationBurstProbe(StepProbe):
     name = "migration-burst"
 
-    def __init__(self, timeline: Timeline, instances: list[InstanceTarget]) -> None:
+    def __init__(self, timeline: Timeline, instances: list[InstanceTarget],
+                 watched_hosts: frozenset[str] = frozenset()) -> None:
         self.timeline = timeline
+        self.watched_hosts = watched_hosts  # replacing a service there starts a burst to the end
+        self.tails: list[tuple[InstanceTarget, int, threading.Event, threading.Thread]] = []  # to close()
         self.recorder = RequestRecorder(timeline)
         self.by_id = {instance.server_id: instance for instance in instances}
         self.numbers = itertools.count(1)
@@ -55,6 +66,11 @@ class MigrationBurstProbe(StepProbe):
 
     def around(self, operation: str, args: tuple[Any, ...], kwargs: dict[str, Any]
                ) -> contextlib.AbstractContextManager[None]:
+        if operation == "replace_service":
+            host = args[0] if args else kwargs.get("host")
+            if host in self.watched_hosts and not self.tails:
+                self._start_tails()
+            return contextlib.nullcontext()
         if operation != "live_migrate":
             return contextlib.nullcontext()
         instance_id = args[0] if args else kwargs.get("instance")
@@ -86,6 +102,23 @@ class MigrationBurstProbe(StepProbe):
                 writer.join(TIMEOUT_S + 1)
             self._read_back(instance, source, self.acknowledged.pop(number, []))
 
+    def _start_tails(self) -> None:
+        """Write to every instance on new connections from now to ``close()``."""
+        for instance in self.by_id.values():
+            number = next(self.numbers)
+            stop = threading.Event()
+            writer = threading.Thread(target=self._probe_until, args=(instance, stop),
+                                      name=f"burst-{instance.name}-tail", daemon=True)
+            writer.start()
+            self.tails.append((instance, number, stop, writer))
+
+    def close(self) -> None:
+        tails, self.tails = self.tails, []
+        for _, _, stop, _ in tails:
+            stop.set()
+        for _, _, _, writer in tails:
+            writer.join(TIMEOUT_S + 1)
+
     def _read_back(self, instance: InstanceTarget, source: str, keys: list[str]) -> None:
         """Read every acknowledged burst write back at once: a loss at switch-over is named with
         its migration (the final read-back reads them again; any success proves a key)."""
@@ -108,6 +141,15 @@ class MigrationBurstProbe(StepProbe):
                                           "source_host": source, "error": error or result.error})
         finally:
             probe.close()
+
+    def _probe_until(self, instance: InstanceTarget, stop: threading.Event) -> None:
+        """``GET /health`` on a new connection every ``TAIL_INTERVAL_S`` (judged by the SLOs)."""
+        probe = HttpProbe(instance.host, instance.port, NEW, TIMEOUT_S)
+        while not stop.is_set():
+            result = probe.request("GET", "/health")
+            self.recorder.record(result, kind="dataplane", target=instance.name, conn=NEW, source=BURST,
+                                 op="probe")
+            stop.wait(TAIL_INTERVAL_S)
 
     def _write_until(self, instance: InstanceTarget, conn: str, number: int, stop: threading.Event) -> None:
         prefix = f"rgburst{number}{conn[0]}"
@@ -150,7 +192,8 @@ class MigrationBurstProbe(StepProbe):
 def _factory(context: ProbeContext) -> StepProbe | None:
     if not context.instances:
         return None
-    return MigrationBurstProbe(context.timeline, context.instances)
+    network_hosts = frozenset(h.name for h in context.scenario.topology.hosts if "network" in h.roles)
+    return MigrationBurstProbe(context.timeline, context.instances, network_hosts)
 
 
 PROBE_FACTORIES.append(_factory)

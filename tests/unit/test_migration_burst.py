@@ -114,3 +114,21 @@ def test_other_operations_and_unwatched_instances_are_left_alone(
             pass
     assert probe.checks() == []
     assert not [e for e in events(tmp_path / "t.jsonl") if e.get("kind") == "dataplane"]
+
+
+def test_a_network_host_swap_starts_new_connection_probes_that_run_to_close(
+        tmp_path: Path, instance: tuple[Store, InstanceTarget]) -> None:
+    _, target = instance
+    with Timeline(tmp_path / "t.jsonl") as timeline:
+        probe = MigrationBurstProbe(timeline, [target], frozenset({"network-1"}))
+        with probe.around("replace_service", ("compute-1", "compute-agent", "1.1", 10.0), {}):
+            pass
+        assert probe.tails == []  # not a watched host
+        with probe.around("replace_service", ("network-1", "network", "1.1", 10.0), {}):
+            pass
+        time.sleep(0.1)  # the upgrade goes on; the probes keep running (a test double's wait)
+        probe.close()
+    tail = [e for e in events(tmp_path / "t.jsonl") if e.get("source") == "burst"]
+    assert len(tail) > 5
+    assert {(e["conn"], e["op"]) for e in tail} == {("new", "probe")}
+    assert probe.checks() == []  # no migration: the SLOs judge these probes
