@@ -15,10 +15,8 @@ import urllib.error
 import urllib.request
 import uuid
 from dataclasses import dataclass, field
-from typing import Any
 from datetime import UTC, datetime
 
-from minicloud.defects import has_defect
 from minicloud.web import HTTPError, Request
 
 LOG = logging.getLogger("minicloud.auth")
@@ -78,9 +76,8 @@ class TokenValidator:
     """Validates tokens against identity, with a short, bounded, thread-safe cache."""
 
     def __init__(self, identity_url: str, cache_ttl: float = 10.0, timeout: float = 5.0,
-                 max_entries: int = 4096, release: Any = None) -> None:
+                 max_entries: int = 4096) -> None:
         self.identity_url = identity_url.rstrip("/")
-        self.release = release
         self.cache_ttl = cache_ttl
         self.timeout = timeout
         self.max_entries = max_entries
@@ -88,14 +85,11 @@ class TokenValidator:
         self._lock = threading.Lock()
 
     def _cached(self, token: str) -> RequestContext | None:
-        # Defect "token-cache-clock": 1.1 compares the entry's expiry (monotonic) with the wall
-        # clock, so every entry looks expired and every request validates at identity again.
-        now = time.time() if has_defect(self.release, "token-cache-clock") else time.monotonic()
         with self._lock:
             entry = self._cache.get(token)
             if entry is None:
                 return None
-            if entry[1] <= now:
+            if entry[1] <= time.monotonic():
                 del self._cache[token]
                 return None
             return entry[0]

@@ -36,11 +36,6 @@ DEFECTS: dict[str, Defect] = {
     "activate-rebind": Defect("live-migration", "after a live migration the conductor deletes the floating "
                                                 "port's binding and creates it again instead of updating it: "
                                                 "new connections are refused between the two calls"),
-    "token-cache-clock": Defect("performance", "the API's token cache compares a monotonic expiry with the "
-                                               "wall clock: every entry looks expired, every request is "
-                                               "validated at identity again"),
-    "detail-n-plus-one": Defect("performance", "the servers detail listing looks up every flavor and every "
-                                               "compute service again for each server (an N+1)"),
     "resync-recreate": Defect("dataplane-continuity", "the network agent's periodic resync deletes every "
                                                       "forwarder and re-creates it instead of fixing only "
                                                       "differences: new connections are refused for a moment "

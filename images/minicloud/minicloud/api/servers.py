@@ -20,7 +20,6 @@ from urllib.parse import urlsplit
 from minicloud.api import views
 from minicloud.api.app import ApiRequest, ComputeApp, bool_param, paginate
 from minicloud.api.microversion import APIVersion
-from minicloud.defects import has_defect
 from minicloud.db import api as db
 from minicloud.web import HTTPError, Response
 
@@ -166,12 +165,7 @@ def list_servers(app: ComputeApp, request: ApiRequest, detail: bool) -> dict[str
                            lambda marker, limit: f"{app.base_url}/{path}?limit={limit}&marker={marker}")
     if detail:
         shape = _detail_context(app, request)
-        if has_defect(app.config.release, "detail-n-plus-one"):
-            # Defect "detail-n-plus-one": 1.1 moved the view's lookups (every flavor, every compute
-            # service's state) into the loop, so a listing queries them again for each server.
-            servers = [views.server_detail(i, **_detail_context(app, request)) for i in page]
-        else:
-            servers = [views.server_detail(i, **shape) for i in page]
+        servers = [views.server_detail(i, **shape) for i in page]
     else:
         servers = [views.server_summary(i, app.base_url) for i in page]
     body: dict[str, Any] = {"servers": servers}

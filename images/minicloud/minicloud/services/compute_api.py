@@ -35,7 +35,7 @@ def main(config: Config) -> int:
     except sa.exc.SQLAlchemyError as exc:
         print(f"minicloud: error: {config.path}: database: {exc}", file=sys.stderr)
         return 2
-    app = ComputeApp(config=config, engine=engine, validator=TokenValidator(config.endpoint("identity"), release=config.release),
+    app = ComputeApp(config=config, engine=engine, validator=TokenValidator(config.endpoint("identity")),
                      conductor=ConductorAPI(config))
     if config.raw.get("debug_delay") is True:
         LOG.warning("debug_delay is on: X-Minicloud-Debug-Delay is honoured (tests only)")

@@ -146,5 +146,5 @@ def build_router(config: Config, validator: TokenValidator) -> Router:
 
 
 def main(config: Config) -> int:
-    validator = TokenValidator(config.endpoint("identity"), release=config.release)
+    validator = TokenValidator(config.endpoint("identity"))
     return serve(build_router(config, validator), config.bind, config.port, "image", config.shutdown_timeout)
