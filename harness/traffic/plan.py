@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from harness.traffic.api_ops import operation_targets
 from harness.traffic.config import TrafficConfig, traffic_from_dict
 
 PLAN_ENV = "ROLLGATE_TRAFFIC_PLAN"
@@ -78,8 +79,6 @@ class TrafficPlan:
 
     def user_counts(self) -> dict[str, int]:
         """How many Locust users of each class the plan needs (the runner passes the total)."""
-        from harness.traffic.api_ops import operation_targets
-
         config = self.config
         connections = len(config.samplers.connections)
         return {
