@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from harness.checks.samples import numbered_events
-from harness.checks.slo import DATAPLANE_GAP, FAILED_API, LOST_WRITES, SloReport, evaluate
+from harness.checks.slo import DATAPLANE_FAILED, DATAPLANE_GAP, FAILED_API, LOST_WRITES, SloReport, evaluate
 from harness.timeline import Timeline
 from harness.traffic.config import parse_slo, parse_traffic
 from harness.traffic.plan import ApiTarget, InstanceTarget, TrafficPlan
@@ -133,7 +133,9 @@ def test_acknowledged_then_lost_write_is_named(tmp_path: Path, standin: Standin)
     lost = [v for v in report.violations if v.slo == LOST_WRITES]
     assert [(v.target, v.evidence[0]["key"]) for v in lost] == [("vm-1", "rgtest-000000005")]
     assert lost[0].error == "HTTP 404 Not Found"
-    assert {v.slo for v in report.violations} == {LOST_WRITES}
+    # The writer's own read-back of that key failed too: a failed data-plane request on vm-1/writer.
+    assert {v.slo for v in report.violations} == {LOST_WRITES, DATAPLANE_FAILED}
+    assert [v.target for v in report.violations if v.slo == DATAPLANE_FAILED] == ["vm-1/writer"]
 
 
 def test_stalled_api_gives_one_outage_per_connection_kind(tmp_path: Path, standin: Standin) -> None:
