@@ -3,8 +3,8 @@
 The writer users write 10 times a second; a switch-over that loses a few
 milliseconds of writes is seen by chance (about 1 run in 7). Around every
 ``live_migrate(instance, source, timeout)`` this probe writes to that
-instance as fast as it answers (every ``INTERVAL_S``), on a new connection
-each time and on one reused connection, for the whole migration. Each write
+instance as fast as it answers (every ``INTERVAL_S``), from two writers on a
+new connection each time and one on a reused connection, for the whole migration. Each write
 is a timeline event like the writer's (``kind: dataplane, op: write``,
 ``source: burst``), so the final read-back reads every acknowledged one back
 and ``slo.lost_writes`` judges them, and ``slo.dataplane_failed`` judges the
@@ -41,6 +41,9 @@ from harness.verdict import Check, Evidence
 
 BURST = "burst"
 INTERVAL_S = 0.001  # between two writes of one connection kind: ~hundreds of writes per migration
+#: Connection kinds of the writers around one migration: a switch-over that refuses new
+#: connections for a few milliseconds is what they must not miss, hence two on new connections.
+WRITERS = (NEW, NEW, REUSED)
 TAIL_INTERVAL_S = 0.003  # after a network host's swap, to the end: ~300 writes/s per instance
 TIMEOUT_S = 1.0
 CHECK_ID = "migration.write_burst"
@@ -89,9 +92,9 @@ class MigrationBurstProbe(StepProbe):
         stop = threading.Event()
         self.acknowledged[number] = []
         writers = [threading.Thread(target=self._write_until,
-                                    args=(instance, conn, number, stop),
-                                    name=f"burst-{instance.name}-{conn}", daemon=True)
-                   for conn in (NEW, REUSED)]
+                                    args=(instance, conn, number, f"{conn[0]}{index}", stop),
+                                    name=f"burst-{instance.name}-{conn}{index}", daemon=True)
+                   for index, conn in enumerate(WRITERS)]
         for writer in writers:
             writer.start()
         try:
@@ -151,8 +154,9 @@ class MigrationBurstProbe(StepProbe):
                                  op="probe")
             stop.wait(TAIL_INTERVAL_S)
 
-    def _write_until(self, instance: InstanceTarget, conn: str, number: int, stop: threading.Event) -> None:
-        prefix = f"rgburst{number}{conn[0]}"
+    def _write_until(self, instance: InstanceTarget, conn: str, number: int, writer: str,
+                     stop: threading.Event) -> None:
+        prefix = f"rgburst{number}{writer}"
         probe = HttpProbe(instance.host, instance.port, conn, TIMEOUT_S)
         try:
             for sequence in itertools.count(1):
