@@ -7,9 +7,9 @@ proven to answer again. Ending at the successful request's *end* rather than
 its start matters for stalls (a SIGSTOPped service): the request that started
 during the stall and was answered when it resumed proves nothing before that.
 
-A data-plane gap is the longest time an instance answered nothing successfully:
-between two consecutive successful completions of any of its requests (both
-samplers and the writer), so a stall (requests that hang, then succeed) and an
+A data-plane gap is the longest time an instance answered nothing successfully
+on one connection type (new, reused, the writer): between two consecutive
+successful completions of that channel's requests, so a stall (requests that hang, then succeed) and an
 outage (requests that fail fast) are measured the same way.
 """
 from __future__ import annotations
@@ -20,7 +20,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from harness.checks.samples import DATAPLANE, SAMPLER, VERIFY, Sample
+from harness.checks.samples import DATAPLANE, SAMPLER, Sample, channel_key, steady_channel
 
 EVIDENCE_LIMIT = 5
 
@@ -155,11 +155,16 @@ def _instance_gaps(target: str, samples: list[Sample]) -> list[DataPlaneGap]:
 
 
 def data_plane_gaps(samples: Iterable[Sample], report_ms: float = 100.0) -> dict[str, list[DataPlaneGap]]:
-    """Per instance: every gap of at least ``report_ms``, and always its longest one first."""
+    """Per instance and connection type (``vm-1/new``, ``vm-1/reused``, ``vm-1/writer``):
+    every gap of at least ``report_ms``, and always its longest one first.
+
+    Per connection type, never merged: one working reused connection must not
+    hide seconds of refused new connections.
+    """
     per_instance: dict[str, list[Sample]] = defaultdict(list)
     for sample in samples:
-        if sample.kind == DATAPLANE and sample.source != VERIFY:
-            per_instance[sample.target].append(sample)
+        if steady_channel(sample):
+            per_instance[channel_key(sample)].append(sample)
     result: dict[str, list[DataPlaneGap]] = {}
     for target, instance_samples in sorted(per_instance.items()):
         gaps = _instance_gaps(target, instance_samples)

@@ -62,6 +62,30 @@ class Sample:
         return cited
 
 
+WRITER = "writer"
+
+
+def channel_of(sample: Sample) -> str:
+    """A data-plane request's channel: new | reused (samplers), writer (the users' writer),
+    or ``<source>-<conn>`` for other sources (``burst-new``: the migration write bursts)."""
+    if sample.source == SAMPLER:
+        return sample.conn
+    if sample.source == USER:
+        return WRITER
+    return f"{sample.source}-{sample.conn}"
+
+
+def channel_key(sample: Sample) -> str:
+    """``<instance>/<channel>``: what gaps and failure counts are computed per."""
+    return f"{sample.target}/{channel_of(sample)}"
+
+
+def steady_channel(sample: Sample) -> bool:
+    """Channels that send all the time (samplers, writer): a silence between two of their
+    successes is a gap. Bursts (during one operation only) are judged on failures alone."""
+    return sample.kind == DATAPLANE and sample.source in (SAMPLER, USER)
+
+
 def numbered_events(path: str | Path) -> Iterator[tuple[int, dict[str, Any]]]:
     """Yield (1-based line number, event); a torn last line from a crash is skipped."""
     with open(path, "rb") as handle:

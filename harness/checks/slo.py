@@ -9,14 +9,17 @@ like, whereas the users' mix (list vs create-and-wait) is random.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from harness.checks.attribution import owning_steps, placements
+from harness.checks.dataplane import dataplane_failures
+from harness.checks.latency import OperationLatency, operation_latencies
 from harness.checks.lost_writes import LostWrite, lost_writes
 from harness.checks.outages import EVIDENCE_LIMIT, DataPlaneGap, Outage, compute_outages, data_plane_gaps
 from harness.checks.phases import BEFORE, DURING, latency_by_phase, percentile, phases_of
-from harness.checks.samples import API, SAMPLER, Sample, samples_of
+from harness.checks.samples import API, SAMPLER, VERIFY, Sample, samples_of
 from harness.report.releases import StepSpan, step_spans
 from harness.traffic.config import SloConfig
 
@@ -24,6 +27,8 @@ FAILED_API = "failed_api_requests"
 LOST_WRITES = "lost_writes"
 DATAPLANE_GAP = "dataplane_gap"
 API_P99 = "api_p99"
+DATAPLANE_FAILED = "dataplane_failed"
+API_LATENCY = "api_latency"
 
 
 @dataclass(frozen=True)
@@ -57,6 +62,7 @@ class SloReport:
     latency: dict[str, dict[str, Any]]
     counts: dict[str, int]
     notes: list[str] = field(default_factory=list)
+    operations: list[OperationLatency] = field(default_factory=list)
 
     @property
     def passed(self) -> bool:
@@ -75,6 +81,7 @@ class SloReport:
             "acknowledged_writes": self.acknowledged_writes,
             "lost_writes": [{"target": w.target, "key": w.key, "error": w.error} for w in self.lost],
             "latency": self.latency,
+            "operation_latency": [o.to_row() for o in self.operations],
             "notes": self.notes,
         }
 
@@ -95,6 +102,37 @@ def _failed_api(samples: Sequence[Sample], outages: Sequence[Outage]) -> list[Vi
         violations.append(Violation(
             FAILED_API, target, f"{len(failed)} failed {op} requests on {target}",
             (failed[0].t, max(s.end for s in failed)), error, [s.cite() for s in failed[:EVIDENCE_LIMIT]]))
+    return violations
+
+
+def _lost_writes(lost: Sequence[LostWrite]) -> list[Violation]:
+    """One violation per instance (a dead instance loses hundreds of keys: one line, not 766)."""
+    by_target: dict[str, list[LostWrite]] = defaultdict(list)
+    for write in lost:
+        by_target[write.target].append(write)
+    violations = []
+    for target, writes in sorted(by_target.items()):
+        writes.sort(key=lambda w: w.write.t)
+        first = writes[0]
+        keys = first.key if len(writes) == 1 else f"{len(writes)} acknowledged writes ({first.key} first)"
+        what = f"acknowledged write {keys}" if len(writes) == 1 else keys
+        end = max((w.verify.end if w.verify else w.write.end) for w in writes)
+        evidence = [cited for w in writes[:EVIDENCE_LIMIT] for cited in w.evidence()]
+        violations.append(Violation(LOST_WRITES, target, f"{what} on {target} lost",
+                                    (first.write.t, end), first.error, evidence))
+    return violations
+
+
+def _dataplane_failed(samples: Sequence[Sample], outages: Sequence[Outage]) -> list[Violation]:
+    violations = []
+    for group in dataplane_failures(samples, outages):
+        refused = sum(o.duration_s for o in group.outages)
+        during = (f" in {len(group.outages)} outage(s) totalling {refused * 1000:.0f} ms"
+                  if group.outages else "")
+        violations.append(Violation(
+            DATAPLANE_FAILED, group.key,
+            f"{len(group.failed)} failed data-plane requests on {group.key}{during}",
+            group.window, group.error, group.evidence()))
     return violations
 
 
@@ -124,6 +162,16 @@ def _api_p99(samples: Sequence[Sample], phases: Sequence[Any], slo: SloConfig,
         (windows[DURING].start, windows[DURING].end), None, [s.cite() for s in slowest])]
 
 
+def _api_latency(operations: Sequence[OperationLatency], slo: SloConfig) -> list[Violation]:
+    return [Violation(
+        API_LATENCY, o.operation,
+        f"{o.operation} {o.growth_ms:.1f} ms slower {o.phase} the upgrade than before it (median "
+        f"{o.baseline_ms:.1f} -> {o.median_ms:.1f} ms over {o.baseline_count} and {o.count} requests, "
+        f"beyond what the same service's version document slowed down); limit {o.limit_ms:.1f} ms "
+        f"({slo.api_latency_ratio:g} x baseline, at least {slo.api_latency_floor_ms:g} ms)",
+        o.window, None, [s.cite() for s in o.slowest]) for o in operations if o.regressed]
+
+
 def _annotate_stalls(violation: Violation, stalls: Sequence[tuple[float, float]]) -> Violation:
     """Say so when a violation's window overlaps a freeze of the measuring process."""
     if violation.window is None:
@@ -145,18 +193,31 @@ def _step_label(span: StepSpan) -> str:
     return label + (" (rollback)" if span.direction == "rollback" else "")
 
 
-def _annotate_steps(violation: Violation, spans: Sequence[StepSpan]) -> Violation:
-    """Name the executor steps a violation happened during: what the cloud was doing then."""
-    if violation.window is None or violation.slo == API_P99:
+def _annotate_steps(violation: Violation, spans: Sequence[StepSpan],
+                    hosts: Mapping[str, set[str]]) -> Violation:
+    """Name the executor steps a violation happened during (what the cloud was doing then) and
+    the steps on the host or service its target belongs to (what most likely broke it)."""
+    if violation.window is None or violation.slo in (API_P99, API_LATENCY):
         return violation
     start, end = violation.window
-    during = [_step_label(s) for s in spans
-              if s.start <= end and (s.end is None or s.end >= start)]
-    if not during:
+    # A lost write's window runs from its write to the final read-back: every step overlaps it,
+    # and what broke it is anything before the read-back. Other windows start with the symptom:
+    # the steps that belong to the target and had started by then are the suspects.
+    lost = violation.slo == LOST_WRITES
+    during = [] if lost else [_step_label(s) for s in spans
+                              if s.start <= end and (s.end is None or s.end >= start)]
+    suspects = owning_steps(violation.target, spans, hosts, end if lost else start)
+    owners = [_step_label(s) for s in suspects]
+    message = violation.message
+    if during:
+        more = f" and {len(during) - 3} more" if len(during) > 3 else ""
+        message += " during " + ", ".join(during[:3]) + more
+    if owners:
+        message += f"; {violation.target.split('/', 1)[0]} belongs to " + ", ".join(owners[:3])
+    if message == violation.message:
         return violation
-    shown = ", ".join(during[:3]) + (f" and {len(during) - 3} more" if len(during) > 3 else "")
-    return Violation(violation.slo, violation.target, f"{violation.message} during {shown}",
-                     violation.window, violation.error, violation.evidence)
+    evidence = [*violation.evidence, {"belongs_to_steps": owners[:5]}] if owners else violation.evidence
+    return Violation(violation.slo, violation.target, message, violation.window, violation.error, evidence)
 
 
 def _stall_overlap(start: float, end: float, stalls: Sequence[tuple[float, float]]) -> float:
@@ -216,18 +277,25 @@ def evaluate(numbered: Sequence[tuple[int, dict[str, Any]]], slo: SloConfig,
     if len(failed_api) > slo.max_failed_api_requests:
         violations.extend(_failed_api(samples, outages))
     if len(lost) > slo.max_lost_writes:
-        violations.extend(
-            Violation(LOST_WRITES, w.target, f"acknowledged write {w.key} on {w.target} is lost",
-                      (w.write.t, w.verify.end if w.verify else w.write.end), w.error, w.evidence())
-            for w in lost)
+        violations.extend(_lost_writes(lost))
+    abandoned = [e for _, e in numbered if e.get("kind") == "verify_abandoned"]
+    for event in abandoned:
+        notes.append(f"read-back of {event.get('target')} gave up with {event.get('keys_left')} keys "
+                     f"left: {event.get('reason')}; they count as lost (never read back)")
+    failed_dataplane = [s for s in samples if s.kind != API and s.source != VERIFY and not s.ok]
+    if len(failed_dataplane) > slo.max_failed_dataplane_requests:
+        violations.extend(_dataplane_failed(samples, outages))
     stalls = [(float(e["t"]), float(e["end"])) for _, e in numbered if e.get("kind") == "harness_stall"]
     for target, target_gaps in gaps.items():
         violation = _gap_violation(target, target_gaps, stalls, slo, notes)
         if violation is not None:
             violations.append(violation)
     violations.extend(_api_p99(samples, phases, slo, notes))
+    operations = operation_latencies(samples, phases, slo, notes)
+    violations.extend(_api_latency(operations, slo))
     spans = step_spans(e for _, e in numbered)
-    violations = [_annotate_steps(v, spans) for v in violations]
+    hosts = placements(e for _, e in numbered)
+    violations = [_annotate_steps(v, spans, hosts) for v in violations]
     if stalls:
         longest = max(end - start for start, end in stalls)
         notes.append(f"the traffic process itself froze {len(stalls)} times "
@@ -239,7 +307,7 @@ def evaluate(numbered: Sequence[tuple[int, dict[str, Any]]], slo: SloConfig,
         "api_requests": sum(1 for s in samples if s.kind == API),
         "failed_api_requests": len(failed_api),
         "dataplane_requests": sum(1 for s in samples if s.kind != API),
-        "failed_dataplane_requests": sum(1 for s in samples if s.kind != API and not s.ok),
+        "failed_dataplane_requests": len(failed_dataplane),
     }
     return SloReport(violations, outages, gaps, lost, acknowledged,
-                     latency_by_phase(samples, phases), counts, notes)
+                     latency_by_phase(samples, phases), counts, notes, operations)

@@ -35,6 +35,7 @@ from harness.gate.checks import harness_error, isolation_check, resource_checks
 from harness.gate.cloud import Cloud, open_cloud
 from harness.gate.engine import DEFAULT_ENGINE_WAIT_S, EngineWatch, guard_ops, wait_for_engine
 from harness.gate.hold import hold_step_id, insert_hold
+from harness.gate.migration_burst import MigrationBurstProbe  # noqa: F401  (registers its probe)
 from harness.gate.probes import ProbeContext, build_probes, observe_ops
 from harness.report import write_reports
 from harness.report.build import assemble, executor_check, releases_check, slo_checks

@@ -12,7 +12,16 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from harness.checks.slo import API_P99, DATAPLANE_GAP, FAILED_API, LOST_WRITES, SloReport, Violation
+from harness.checks.slo import (
+    API_LATENCY,
+    API_P99,
+    DATAPLANE_FAILED,
+    DATAPLANE_GAP,
+    FAILED_API,
+    LOST_WRITES,
+    SloReport,
+    Violation,
+)
 from harness.report.releases import infer_initial, release_changes, releases_at, step_spans
 from harness.traffic.config import SloConfig
 from harness.verdict import (
@@ -34,8 +43,11 @@ SLO_CHECKS: dict[str, str] = {
     FAILED_API: CHECK_FAILED_API,
     LOST_WRITES: CHECK_LOST_WRITES,
     DATAPLANE_GAP: CHECK_DATAPLANE_GAP,
+    DATAPLANE_FAILED: "slo.dataplane_failed",
     API_P99: CHECK_API_P99,
+    API_LATENCY: "slo.api_latency",
 }
+DATAPLANE_SLOS = (LOST_WRITES, DATAPLANE_GAP, DATAPLANE_FAILED)
 
 
 def evidence_of(violation: Violation) -> Evidence:
@@ -53,9 +65,22 @@ def _passed_summary(slo_name: str, report: SloReport, slo: SloConfig) -> str:
     if slo_name == DATAPLANE_GAP:
         longest = max((g[0].duration_s for g in report.gaps.values() if g), default=0.0)
         return (
-            f"longest data-plane gap {longest * 1000:.0f} ms over {len(report.gaps)} instances "
+            f"longest data-plane gap {longest * 1000:.0f} ms over "
+            f"{len(report.gaps)} instance connection types "
             f"(limit {slo.max_dataplane_gap_ms:g} ms)"
         )
+    if slo_name == DATAPLANE_FAILED:
+        return (f"{counts.get('dataplane_requests', 0)} data-plane requests, "
+                f"{counts.get('failed_dataplane_requests', 0)} failed "
+                f"(budget {slo.max_failed_dataplane_requests})")
+    if slo_name == API_LATENCY:
+        worst = max(report.operations, key=lambda o: o.growth_ms / o.limit_ms, default=None)
+        if worst is None:
+            return "no operation had enough samples to judge"
+        return (f"{len({o.operation for o in report.operations})} operations within their limits; closest: "
+                f"{worst.operation} {worst.growth_ms:+.1f} ms {worst.phase} "
+                f"(limit {worst.limit_ms:.1f} ms; median {worst.median_ms:.1f} ms, "
+                f"baseline {worst.baseline_ms:.1f} ms)")
     if slo_name == API_P99:
         skipped = [n for n in report.notes if n.startswith("api_p99")]
         return (
@@ -83,9 +108,10 @@ def slo_checks(report: SloReport, slo: SloConfig, *, no_dataplane: str | None = 
                 f" (+{len(violations) - 1} more)" if len(violations) > 1 else ""
             )
             checks.append(Check.failed(check_id, summary, [evidence_of(v) for v in violations]))
-        elif slo_name == API_P99 and any(n.startswith("api_p99") for n in report.notes):
+        elif ((slo_name == API_LATENCY and not report.operations)
+              or (slo_name == API_P99 and any(n.startswith("api_p99") for n in report.notes))):
             checks.append(Check.skipped(check_id, _passed_summary(slo_name, report, slo)))
-        elif (slo_name in (LOST_WRITES, DATAPLANE_GAP) and no_dataplane
+        elif (slo_name in DATAPLANE_SLOS and no_dataplane
               and not report.counts.get("dataplane_requests")):
             checks.append(Check.skipped(check_id, f"not judged: {no_dataplane}"))
         else:

@@ -59,6 +59,7 @@ class SamplerConfig:
     dataplane_timeout_ms: float = 500.0
     connections: tuple[str, ...] = CONNECTION_KINDS
     api_targets: tuple[str, ...] | None = None  # catalog service types; None = every one
+    api_op_interval_ms: float = 100.0  # authenticated operation samplers (0 = none)
 
 
 @dataclass(frozen=True)
@@ -79,11 +80,16 @@ class SloConfig:
 
     max_failed_api_requests: int = 0
     max_lost_writes: int = 0
+    max_failed_dataplane_requests: int = 0
     max_dataplane_gap_ms: float = 500.0
     api_p99_ratio: float = 3.0
     # Below this the p99 comparison is noise on a loaded loopback (0 = strict ratio only).
     api_p99_floor_ms: float = 0.0
     baseline_min_samples: int = 20
+    # slo.api_latency: each authenticated operation's median, baseline vs during (and after).
+    api_latency_ratio: float = 2.0
+    api_latency_floor_ms: float = 8.0
+    api_latency_min_samples: int = 10
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -178,7 +184,7 @@ def parse_traffic(data: Any, path: str = "<scenario>") -> TrafficConfig:
     s_defaults = SamplerConfig()
     samplers = _Fields(top.mapping("samplers"), path, "traffic.samplers",
                        ("api_interval_ms", "dataplane_interval_ms", "api_timeout_ms",
-                        "dataplane_timeout_ms", "connections", "api_targets"))
+                        "dataplane_timeout_ms", "connections", "api_targets", "api_op_interval_ms"))
     return TrafficConfig(
         api=ApiUsersConfig(
             users=api.integer("users", api_defaults.users),
@@ -202,6 +208,8 @@ def parse_traffic(data: Any, path: str = "<scenario>") -> TrafficConfig:
             connections=samplers.text_list("connections", s_defaults.connections, CONNECTION_KINDS)
             or CONNECTION_KINDS,
             api_targets=samplers.text_list("api_targets", None),
+            api_op_interval_ms=samplers.number("api_op_interval_ms", s_defaults.api_op_interval_ms,
+                                               strict=False),
         ),
     )
 
@@ -226,8 +234,15 @@ def parse_slo(data: Any, path: str = "<scenario>") -> SloConfig:
     return SloConfig(
         max_failed_api_requests=fields.integer("max_failed_api_requests", defaults.max_failed_api_requests),
         max_lost_writes=fields.integer("max_lost_writes", defaults.max_lost_writes),
+        max_failed_dataplane_requests=fields.integer("max_failed_dataplane_requests",
+                                                     defaults.max_failed_dataplane_requests),
         max_dataplane_gap_ms=fields.number("max_dataplane_gap_ms", defaults.max_dataplane_gap_ms),
         api_p99_ratio=fields.number("api_p99_ratio", defaults.api_p99_ratio),
         api_p99_floor_ms=fields.number("api_p99_floor_ms", defaults.api_p99_floor_ms, strict=False),
         baseline_min_samples=fields.integer("baseline_min_samples", defaults.baseline_min_samples, 1),
+        api_latency_ratio=fields.number("api_latency_ratio", defaults.api_latency_ratio),
+        api_latency_floor_ms=fields.number("api_latency_floor_ms", defaults.api_latency_floor_ms,
+                                           strict=False),
+        api_latency_min_samples=fields.integer("api_latency_min_samples", defaults.api_latency_min_samples,
+                                               1),
     )

@@ -18,6 +18,7 @@ import gevent
 from locust import User, constant_pacing, events, task
 
 from harness.timeline import Timeline
+from harness.traffic.api_ops import OP_SAMPLER, operation_targets
 from harness.traffic.plan import PLAN_ENV, TrafficPlan
 from harness.traffic.probe import REUSED, HttpProbe, ProbeResult, RequestRecorder
 
@@ -76,6 +77,32 @@ class ApiSamplerUser(User):
         result = self.probe.request("GET", self.target.path, headers=self.headers)
         RECORDER.record(result, kind="api", target=self.target.name, conn=self.conn, source="sampler",
                         op="probe")
+
+    def on_stop(self) -> None:
+        self.probe.close()
+
+
+OP_ASSIGNMENTS = operation_targets(PLAN.api_targets, PLAN.token)
+
+
+class ApiOpSamplerUser(User):
+    """GET one authenticated operation every ``api_op_interval_ms`` on a reused connection."""
+
+    abstract = COUNTS["ApiOpSamplerUser"] == 0
+    fixed_count = COUNTS["ApiOpSamplerUser"]
+    wait_time = constant_pacing(max(CONFIG.samplers.api_op_interval_ms, 1.0) / 1000)
+
+    def on_start(self) -> None:
+        self.operation = OP_ASSIGNMENTS.pop()
+        target = self.operation.target
+        self.probe = HttpProbe(target.host, target.port, REUSED, CONFIG.api.request_timeout_s)
+        self.headers = {"X-Auth-Token": PLAN.token or "", "Accept": "application/json"}
+
+    @task
+    def sample(self) -> None:
+        result = self.probe.request("GET", self.operation.path, headers=self.headers)
+        RECORDER.record(result, kind="api", target=self.operation.target.name, conn=REUSED,
+                        source=OP_SAMPLER, op=self.operation.op)
 
     def on_stop(self) -> None:
         self.probe.close()

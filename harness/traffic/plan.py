@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from harness.traffic.api_ops import operation_targets
 from harness.traffic.config import TrafficConfig, traffic_from_dict
 
 PLAN_ENV = "ROLLGATE_TRAFFIC_PLAN"
@@ -85,4 +86,6 @@ class TrafficPlan:
             "DataPlaneSamplerUser": len(self.instances) * connections,
             "DataPlaneWriterUser": len(self.instances) if config.dataplane.enabled else 0,
             "OpenStackApiUser": config.api.users if self.clouds_yaml else 0,
+            "ApiOpSamplerUser": (len(operation_targets(self.api_targets, self.token))
+                                 if config.samplers.api_op_interval_ms > 0 else 0),
         }

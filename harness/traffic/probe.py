@@ -69,6 +69,7 @@ class HttpProbe:
         self.timeout_s = timeout_s
         self._socket: socket.socket | None = None
         self._buffer = b""
+        self._stale_close = False
         self._host_header = f"Host: {host}:{port}\r\n"
 
     def close(self) -> None:
@@ -129,8 +130,25 @@ class HttpProbe:
 
     def request(self, method: str, path: str, body: bytes | None = None,
                 headers: dict[str, str] | None = None) -> ProbeResult:
-        """Send one request; never raises for network or HTTP errors (they are outcomes)."""
+        """Send one request; never raises for network or HTTP errors (they are outcomes).
+
+        A pooled connection the server closed while it sat in the pool (closed
+        before a single byte of the answer) is retried once on a fresh one, as
+        every pooled client does (urllib3, http.client's callers): that is the
+        keep-alive race, not an outage. A fresh connection failing is final.
+        """
         start = time.monotonic()
+        stale = self._socket is not None
+        result = self._request(start, method, path, body, headers)
+        if (stale and not result.ok and result.status is None and self._stale_close
+                and time.monotonic() < start + self.timeout_s):
+            retried = self._request(start, method, path, body, headers)
+            return retried
+        return result
+
+    def _request(self, start: float, method: str, path: str, body: bytes | None,
+                 headers: dict[str, str] | None) -> ProbeResult:
+        self._stale_close = False
         deadline = start + self.timeout_s
         payload = body or b""
         head = [f"{method} {path} HTTP/1.1\r\n", self._host_header]
@@ -159,6 +177,8 @@ class HttpProbe:
             end = time.monotonic()
         except (OSError, ValueError) as exc:
             end = time.monotonic()
+            self._stale_close = (isinstance(exc, RemoteDisconnected | ConnectionResetError | BrokenPipeError)
+                                 and not self._buffer)
             self.close()
             return ProbeResult(start, end, False, None, describe_error(exc), None, b"")
         request_id = next((response_headers[h] for h in REQUEST_ID_HEADERS if h in response_headers), None)

@@ -66,17 +66,17 @@ def test_gap_is_the_longest_time_without_a_successful_answer_per_instance() -> N
     samples += [dp(0.2, True, latency=0.3), dp(0.52, True)]
     samples += [dp(i * 0.02, True, target="vm-2") for i in range(30)]
     gaps = data_plane_gaps(samples)
-    longest = gaps["vm-1"][0]
+    longest = gaps["vm-1/new"][0]
     assert abs(longest.duration_s - (0.5 - 0.181)) < 1e-9
     assert longest.error.startswith("stalled")
-    assert gaps["vm-2"][0].duration_s < 0.1
-    assert len(gaps["vm-2"]) == 1  # only its longest, nothing reportable
+    assert gaps["vm-2/new"][0].duration_s < 0.1
+    assert len(gaps["vm-2/new"]) == 1  # only its longest, nothing reportable
 
 
 def test_gap_cites_failed_requests_and_unrecovered_tail() -> None:
     samples = [dp(0.0, True), dp(0.02, False), dp(0.04, False), dp(0.06, True), dp(0.3, False)]
     gaps = data_plane_gaps(samples, report_ms=100)
-    [longest, *_] = gaps["vm-1"]
+    [longest, *_] = gaps["vm-1/new"]
     assert not longest.recovered
     assert abs(longest.duration_s - (0.301 - 0.061)) < 1e-9
     assert longest.error == "refused"

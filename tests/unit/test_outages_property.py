@@ -12,8 +12,9 @@ import itertools
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from harness.checks.outages import compute_outages
-from harness.checks.samples import Sample
+from harness.checks.dataplane import dataplane_failures
+from harness.checks.outages import DataPlaneGap, compute_outages, data_plane_gaps
+from harness.checks.samples import Sample, channel_key
 
 ERRORS = (None, None, "refused", "timed out", "HTTP 503 Service Unavailable")
 
@@ -80,3 +81,67 @@ def test_intervals_cover_exactly_the_failing_samples(spec: dict[str, list[tuple[
                 assert not any(o.start < sample.t and sample.end < o.end for o in mine)
         # Split on error change: one interval per maximal run of one error.
         assert len(mine) == runs_of_failures(stream)
+
+
+# -- per-connection data-plane gaps and failures ------------------------------------------------
+
+channel_streams = st.dictionaries(
+    st.sampled_from(["vm-1/new", "vm-1/reused", "vm-1/writer", "vm-2/new", "vm-2/reused"]),
+    st.lists(step, min_size=1, max_size=30), min_size=1, max_size=5)
+
+
+def build_channels(spec: dict[str, list[tuple[float, float, str | None]]]) -> list[Sample]:
+    samples = []
+    for stream, steps in spec.items():
+        target, channel = stream.split("/")
+        source, conn = ("user", "reused") if channel == "writer" else ("sampler", channel)
+        clock = 0.0
+        for pause, latency, error in steps:
+            start = clock + pause
+            samples.append(Sample(line=len(samples) + 1, t=start, end=start + latency, kind="dataplane",
+                                  target=target, conn=conn, ok=error is None, error=error, source=source,
+                                  op="probe"))
+            clock = start + latency
+    return samples
+
+
+def longest(gaps: dict[str, list[DataPlaneGap]], key: str) -> float:
+    return gaps[key][0].duration_s if gaps.get(key) else 0.0
+
+
+@settings(max_examples=300, deadline=None)
+@given(channel_streams)
+def test_a_working_channel_never_hides_another_channels_gap(
+        spec: dict[str, list[tuple[float, float, str | None]]]) -> None:
+    samples = build_channels(spec)
+    gaps = data_plane_gaps(samples, report_ms=0)
+    assert set(gaps) == set(spec)  # one entry per instance and connection type, never merged
+    for key in spec:
+        target = key.split("/")[0]
+        mine = [s for s in samples if channel_key(s) == key]
+        # The longest gap is the longest time between two of this channel's successes (or its edges).
+        marks = [min(s.t for s in mine), *sorted(s.end for s in mine if s.ok)]
+        inner = max((b - a for a, b in itertools.pairwise(marks)), default=0.0)
+        assert longest(gaps, key) >= inner - 1e-9
+        # Merging every channel of the instance can only shorten gaps: every silence of the merged
+        # stream, within this channel's own window, is inside one of this channel's gaps. Judging
+        # per channel sees everything merging saw, and more.
+        merged = [Sample(s.line, s.t, s.end, s.kind, s.target, "new", s.ok, s.error, "sampler", s.op)
+                  for s in samples if s.target == target]
+        window = (min(s.t for s in mine), max(s.end for s in mine))
+        for gap in data_plane_gaps(merged, 0).get(f"{target}/new", []):
+            clipped = min(gap.end, window[1]) - max(gap.start, window[0])
+            assert longest(gaps, key) >= clipped - 1e-9
+
+
+@settings(max_examples=300, deadline=None)
+@given(channel_streams)
+def test_every_failed_dataplane_request_is_counted_once_on_its_channel(
+        spec: dict[str, list[tuple[float, float, str | None]]]) -> None:
+    samples = build_channels(spec)
+    groups = dataplane_failures(samples, compute_outages(samples))
+    counted = [s for g in groups for s in g.failed]
+    assert sorted(s.line for s in counted) == sorted(s.line for s in samples if not s.ok)
+    for group in groups:
+        assert all(channel_key(s) == group.key for s in group.failed)
+        assert all(o.target == group.key for o in group.outages)

@@ -16,7 +16,7 @@ def test_synthetic_run_fails_on_the_outage_and_the_gap_with_evidence(tmp_path: P
     verdict = write_synthetic_run(tmp_path, events=2000)
     assert verdict.verdict == FAIL
     failed = {c.id: c for c in verdict.checks if c.status == FAILED}
-    assert set(failed) == {"slo.failed_api_requests", "slo.dataplane_gap"}
+    assert set(failed) == {"slo.failed_api_requests", "slo.dataplane_gap", "slo.dataplane_failed"}
     api = failed["slo.failed_api_requests"]
     assert {e.target for e in api.evidence} == {"compute/new", "compute/reused"}
     assert all(e.error == OUTAGE_ERROR and e.window and e.events for e in api.evidence)

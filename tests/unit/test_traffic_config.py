@@ -84,4 +84,4 @@ def test_plan_round_trips_and_counts_users(tmp_path: object) -> None:
                        clouds_yaml="r/clouds.yaml")
     assert TrafficPlan.from_dict(plan.to_dict()) == plan
     assert plan.user_counts() == {"ApiSamplerUser": 2, "DataPlaneSamplerUser": 4,
-                                  "DataPlaneWriterUser": 2, "OpenStackApiUser": 2}
+                                  "DataPlaneWriterUser": 2, "OpenStackApiUser": 2, "ApiOpSamplerUser": 0}

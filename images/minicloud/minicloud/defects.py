@@ -30,6 +30,20 @@ DEFECTS: dict[str, Defect] = {
     "unpinned": Defect("versioning", "the conductor ignores upgrade_levels: sends Instance 1.1 and "
                                      "RPC 1.1 to 1.0 compute agents"),
     "nostart": Defect("readiness", "the compute-agent of compute-2 exits 1 at start"),
+    "activate-stale-row": Defect("live-migration", "after a live migration the conductor activates the "
+                                                   "floating port's binding from the instance row it read "
+                                                   "before the update: back to the source, which exits"),
+    "activate-rebind": Defect("live-migration", "after a live migration the conductor deletes the floating "
+                                                "port's binding and creates it again instead of updating it: "
+                                                "new connections are refused between the two calls"),
+    "resync-recreate": Defect("dataplane-continuity", "the network agent's periodic resync deletes every "
+                                                      "forwarder and re-creates it instead of fixing only "
+                                                      "differences: new connections are refused for a moment "
+                                                      "every resync"),
+    "state-key-renamed": Defect("dataplane-continuity", "the network agent saves its floating table under a "
+                                                        "renamed key with no migration of 1.0's file: the "
+                                                        "upgraded agent starts empty and its first resync "
+                                                        "deletes every forwarder"),
 }
 
 

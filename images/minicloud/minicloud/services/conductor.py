@@ -18,7 +18,9 @@ from minicloud import db, objects
 from minicloud.config import Config
 from minicloud.context import RequestContext
 from minicloud.dataplane.healthz import add_healthz
+from minicloud.dataplane.httpjson import CallError, call_json
 from minicloud.db import api
+from minicloud.defects import has_defect
 from minicloud.reload import install_sighup_reload
 from minicloud.rpc import (
     ComputeAPI,
@@ -106,8 +108,31 @@ class ConductorManager:
         if current["vm_state"] == "deleted" or current["task_state"] == "deleting":
             LOG.info("instance %s: deleted during its live migration; not settling it", instance_uuid)
         else:
-            api.instance_update(self.engine, instance_uuid, instance_values)
+            settled = api.instance_update(self.engine, instance_uuid, instance_values)
+            if status == "completed":
+                # Defect "activate-stale-row": the binding is activated from the row read before
+                # the update (the source host and its old workload port), not the settled one.
+                row = current if has_defect(self.config.release, "activate-stale-row") else settled
+                self._activate_floating(row)
         return api.migration_update(self.engine, migration_id, {"status": status, "error": error})
+
+    def _activate_floating(self, inst: dict[str, Any]) -> None:
+        """1.1: after a live migration, (re)activate the floating port's binding on the instance's
+        host (Nova's post-live-migration port binding activation). The hypervisor has switched it
+        already; this makes the network agent's desired table say so too (an idempotent PUT)."""
+        if self.config.release.service_version < 11 or inst.get("floating_port") is None:
+            return
+        try:
+            service = api.service_get_by_host(self.engine, inst["host"] or "", "compute-agent")
+            address = urlsplit(service["rpc_url"]).hostname
+            url = f"{self.config.endpoint('network')}/floating/{inst['floating_port']}"
+            if has_defect(self.config.release, "activate-rebind"):
+                # Defect "activate-rebind": the old binding is deleted before the new one is made,
+                # so the floating port stops listening between the two calls.
+                call_json("DELETE", url)
+            call_json("PUT", url, {"target": f"{address}:{inst['workload_port']}"})
+        except (LookupError, CallError, KeyError) as exc:
+            LOG.warning("instance %s: cannot activate its floating port: %s", inst.get("uuid"), exc)
 
     # -- orchestration (casts from the compute API) -------------------------------
 

@@ -19,6 +19,7 @@ from minicloud.dataplane.floating import entry_view, parse_floating_port, parse_
 from minicloud.dataplane.healthz import add_healthz
 from minicloud.dataplane.httpjson import CallError, call_json
 from minicloud.dataplane.statefile import read_json, write_json_atomic
+from minicloud.defects import has_defect
 from minicloud.web import HTTPError, Request, Response, Router, serve
 
 LOG = logging.getLogger("minicloud.network")
@@ -28,16 +29,21 @@ RESYNC_INTERVAL = 2.0
 class DesiredTable:
     """The agent's floating table, saved on every change; programs the datapath."""
 
-    def __init__(self, state_path: Path, datapath: str) -> None:
+    def __init__(self, state_path: Path, datapath: str, release: Any = None) -> None:
         self.state_path = state_path
         self.datapath = datapath
+        self.release = release
         self.lock = threading.Lock()  # one change at a time: table and datapath stay in step
+        # The saved table's key. Defect "state-key-renamed": 1.1 renamed it to "ports" with no
+        # migration of the file 1.0 wrote, so an upgraded agent starts with an empty table it
+        # believes in (the file exists) and its first resync deletes every forwarder.
+        self.key = "ports" if has_defect(release, "state-key-renamed") else "floating"
         raw = read_json(state_path, None)
         self.known = raw is not None
-        self.targets: dict[int, str] = {int(p): str(t) for p, t in (raw or {}).get("floating", {}).items()}
+        self.targets: dict[int, str] = {int(p): str(t) for p, t in (raw or {}).get(self.key, {}).items()}
 
     def _save(self) -> None:
-        write_json_atomic(self.state_path, {"floating": {str(p): t for p, t in self.targets.items()}})
+        write_json_atomic(self.state_path, {self.key: {str(p): t for p, t in self.targets.items()}})
         self.known = True
 
     def put(self, port: int, target: str) -> None:
@@ -73,6 +79,13 @@ class DesiredTable:
                 LOG.info("adopted %d floating port(s) from the datapath", len(actual))
                 return 0
             fixes = 0
+            if has_defect(self.release, "resync-recreate"):
+                # Defect "resync-recreate": 1.1's resync rebuilds the datapath from the desired
+                # table every time (delete everything, then program it), instead of fixing only
+                # the differences: each floating port stops listening for a moment every resync.
+                for port in actual:
+                    call_json("DELETE", f"{self.datapath}/floating/{port}")
+                actual = {}
             for port, target in self.targets.items():
                 if actual.get(port) != target:
                     call_json("PUT", f"{self.datapath}/floating/{port}", {"target": target})
@@ -136,7 +149,7 @@ def build_router(config: Config, table: DesiredTable) -> Router:
 
 
 def main(config: Config) -> int:
-    table = DesiredTable(config.state_dir / "network.json", config.endpoint("datapath"))
+    table = DesiredTable(config.state_dir / "network.json", config.endpoint("datapath"), config.release)
     stop = threading.Event()
     syncer = threading.Thread(target=resync_loop, args=(table, stop), name="resync", daemon=True)
     syncer.start()

@@ -1,0 +1,115 @@
+"""Users' operations judged per operation: baseline vs during (and after) the upgrade.
+
+``slo.api_p99`` compares the version-document samplers, which skip the API's
+request pipeline; users' real operations can become several times slower
+without moving them. Here every authenticated operation (the operation
+samplers' ``servers-detail``, ``flavors-detail``, ``os-services``,
+``images``, and the openstacksdk users' operations when they have enough
+baseline samples) is judged on its own.
+
+What is compared is the operation's *own cost*: its median latency minus the
+median of the unauthenticated version-document sampler of the same service
+on a reused connection in the same phase (the control). Both cross the same
+load balancer into the same processes on the same CPUs at the same moments,
+so a busy machine (two gates on two cores, services restarting during the
+upgrade) slows both and cancels out, while what only the operation does
+(token validation, queries, the view) shows whole. The operation fails when
+its own cost grew by more than ``api_latency_floor_ms`` and by more than
+``(api_latency_ratio - 1)`` x its baseline median: a 5x regression of a
+6 ms operation (+24 ms) fails; a 1 ms wobble does not. Without a control
+(no sampler on that service) the plain medians are compared.
+
+Medians, not p99: a phase holds hundreds of samples of which a few fall on a
+service restart; the median moves only when most requests got slower, which
+is what a regression in the pipeline (an N+1 query, a disabled cache) does.
+"""
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from harness.checks.phases import AFTER, BEFORE, DURING, Phase, percentile
+from harness.checks.samples import API, SAMPLER, USER, Sample
+from harness.traffic.api_ops import OP_SAMPLER
+from harness.traffic.config import SloConfig
+
+SOURCES = (OP_SAMPLER, USER)
+
+
+@dataclass(frozen=True)
+class OperationLatency:
+    """One operation in one phase against its baseline."""
+
+    operation: str  # "<target> <op>", e.g. "compute servers-detail"
+    phase: str
+    baseline_ms: float
+    baseline_count: int
+    median_ms: float
+    count: int
+    limit_ms: float  # the most the operation's own cost may grow
+    growth_ms: float  # how much its own cost grew (median minus the control's, phase vs baseline)
+    window: tuple[float, float]
+    slowest: tuple[Sample, ...]
+
+    @property
+    def regressed(self) -> bool:
+        return self.growth_ms > self.limit_ms
+
+    def to_row(self) -> dict[str, object]:
+        return {"operation": self.operation, "phase": self.phase,
+                "baseline_p50_ms": round(self.baseline_ms, 1),
+                "baseline_samples": self.baseline_count, "p50_ms": round(self.median_ms, 1),
+                "samples": self.count, "growth_ms": round(self.growth_ms, 1),
+                "limit_ms": round(self.limit_ms, 1)}
+
+
+def _median_ms(samples: Sequence[Sample]) -> float:
+    return percentile(sorted(s.latency for s in samples), 0.5) * 1000
+
+
+def operation_latencies(samples: Sequence[Sample], phases: Sequence[Phase], slo: SloConfig,
+                        notes: list[str]) -> list[OperationLatency]:
+    """Every judged (operation, phase); operations without enough samples are noted, not judged."""
+    windows = {phase.name: phase for phase in phases}
+    if DURING not in windows:
+        return []
+    by_op: dict[str, list[Sample]] = defaultdict(list)
+    controls: dict[str, list[Sample]] = defaultdict(list)
+    for sample in samples:
+        if sample.kind != API or not sample.ok:
+            continue
+        if sample.source in SOURCES:
+            by_op[f"{sample.target} {sample.op}"].append(sample)
+        elif sample.source == SAMPLER and sample.conn == "reused":
+            controls[sample.target].append(sample)
+
+    def control_ms(target: str, phase: Phase) -> float:
+        inside = [s for s in controls.get(target, []) if phase.contains(s.t)]
+        return _median_ms(inside) if len(inside) >= slo.api_latency_min_samples else 0.0
+
+    judged: list[OperationLatency] = []
+    unjudged: list[str] = []
+    for operation, group in sorted(by_op.items()):
+        target = group[0].target
+        baseline = [s for s in group if windows[BEFORE].contains(s.t)]
+        if len(baseline) < slo.api_latency_min_samples:
+            unjudged.append(f"{operation} ({len(baseline)})")
+            continue
+        base_ms = _median_ms(baseline)
+        base_own = base_ms - control_ms(target, windows[BEFORE])
+        limit_ms = max(slo.api_latency_floor_ms, (slo.api_latency_ratio - 1) * base_ms)
+        for name in (DURING, AFTER):
+            phase = windows.get(name)
+            inside = [s for s in group if phase is not None and phase.contains(s.t)]
+            if phase is None or len(inside) < slo.api_latency_min_samples:
+                continue
+            median_ms = _median_ms(inside)
+            growth = (median_ms - control_ms(target, phase)) - base_own
+            slowest = tuple(sorted(inside, key=lambda s: -s.latency)[:5])
+            judged.append(OperationLatency(operation, name, base_ms, len(baseline), median_ms,
+                                           len(inside), limit_ms, growth, (phase.start, phase.end), slowest))
+    if unjudged:
+        notes.append(f"api_latency: too few baseline samples (need {slo.api_latency_min_samples}) to judge "
+                     + ", ".join(unjudged))
+    return judged
