@@ -132,6 +132,24 @@ def flavor_view(flavor: dict[str, Any], base: str, version: APIVersion, detail: 
     return body
 
 
+#: minicloud's service names (the ``services`` table, RPC, manage) -> the binary names Nova's
+#: os-services reports. A client written for Nova filters ``binary=nova-compute``; the API speaks
+#: Nova's names, everything behind it keeps minicloud's.
+NOVA_BINARIES = {"compute-agent": "nova-compute", "conductor": "nova-conductor",
+                 "scheduler": "nova-scheduler"}
+_INTERNAL_BINARIES = {nova: internal for internal, nova in NOVA_BINARIES.items()}
+
+
+def api_binary(binary: str) -> str:
+    """The name os-services shows for minicloud's service ``binary``."""
+    return NOVA_BINARIES.get(binary, binary)
+
+
+def internal_binary(binary: str) -> str | None:
+    """minicloud's name for the Nova binary a client sent (None: no such service)."""
+    return _INTERNAL_BINARIES.get(binary)
+
+
 def service_zone(binary: str) -> str:
     return "nova" if binary == "compute-agent" else "internal"
 
@@ -139,7 +157,8 @@ def service_zone(binary: str) -> str:
 def service_view(service: dict[str, Any], version: APIVersion) -> dict[str, Any]:
     body: dict[str, Any] = {
         "id": service["uuid"] if version >= APIVersion("2.53") else service["id"],
-        "binary": service["binary"], "host": service["host"], "zone": service_zone(service["binary"]),
+        "binary": api_binary(service["binary"]), "host": service["host"],
+        "zone": service_zone(service["binary"]),
         "status": "disabled" if service["disabled"] else "enabled", "state": service["state"],
         "updated_at": service["last_seen_up"] or service["updated_at"],
         "disabled_reason": service["disabled_reason"],
