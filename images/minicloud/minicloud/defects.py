@@ -30,6 +30,12 @@ DEFECTS: dict[str, Defect] = {
     "unpinned": Defect("versioning", "the conductor ignores upgrade_levels: sends Instance 1.1 and "
                                      "RPC 1.1 to 1.0 compute agents"),
     "nostart": Defect("readiness", "the compute-agent of compute-2 exits 1 at start"),
+    "hostid-microversion": Defect("api-contract", "the server view shows hostId only from microversion "
+                                                  "2.3: a 2.1 client loses a field it always had"),
+    "stale-service-version": Defect("versioning", "the 1.1 compute agent registers the oldest service "
+                                                  "version it accepts (10) instead of its own (11)"),
+    "flavor-description-early": Defect("api-contract", "an off-by-one microversion gate: the flavor "
+                                                       "description (2.55) shows at 2.54 already"),
 }
 
 
