@@ -12,7 +12,9 @@ and after the upgrade; this module judges the readings, with no I/O and no
 knowledge of any cloud's version numbers:
 
 - **healthz = table**: a registered service reports the release and service
-  version it registered (rows of services that did not answer are skipped);
+  version it registered (rows of services that did not answer are skipped; a
+  service registers on its own heartbeat, so the probe re-reads for a few
+  seconds before it records a disagreement);
 - **one version per release**: every service of the same release, in
   ``/healthz`` and in the table, at every point, reports the same service
   version;
@@ -69,6 +71,18 @@ def _as_int(value: Any) -> int | None:
         return int(value)
     except (TypeError, ValueError):
         return None
+
+
+def disagreements(healthz: dict[tuple[str, str], tuple[str, int]],
+                  table: Sequence[dict[str, Any]]) -> list[tuple[str, str]]:
+    """(host, service) of the rows whose release or version differ from that service's /healthz."""
+    found = []
+    for row in table:
+        key = _row_key(row)
+        answer = healthz.get(key)
+        if answer is not None and answer != (str(row.get("release")), _as_int(row.get("version"))):
+            found.append(key)
+    return found
 
 
 def judge_versions(readings: Sequence[VersionReading], source: str | None = None,

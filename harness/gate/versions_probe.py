@@ -12,7 +12,9 @@ conductor runs), as an operator would read it.
 A table read takes a few hundred milliseconds (a CLI process), so the reads
 during the upgrade run in a background thread and the executor does not wait
 for them. ``/healthz`` is read before and after the table: a service whose
-answer changed meanwhile (it restarted) is left out of that reading. Before an
+answer changed meanwhile (it restarted) is left out of that reading, and while
+a row disagrees with its service's answer the probe re-reads for up to
+``SETTLE_S`` (registration follows the first heartbeat). Before an
 operation that runs the admin CLI itself starts, a read in flight is waited for
 (two CLIs writing the same config file at once could collide).
 """
@@ -26,7 +28,7 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
-from harness.checks.versions import VersionReading, versions_check
+from harness.checks.versions import VersionReading, disagreements, versions_check
 from harness.clouds.minicloud_health import healthz
 from harness.gate.probes import PROBE_FACTORIES, ProbeContext, StepProbe
 from harness.verdict import Check
@@ -40,6 +42,9 @@ CLI_OPERATIONS = frozenset({"upgrade_check", "db_expand", "db_contract", "online
 CLI_SERVICE = "conductor"
 CLI_TIMEOUT_S = 60.0
 READ_TIMEOUT_S = 90.0
+#: how long a disagreement between /healthz and the table may last before it is recorded
+SETTLE_S = 5.0
+SETTLE_POLL_S = 0.5
 
 
 class VersionsProbe(StepProbe):
@@ -126,12 +131,8 @@ class VersionsProbe(StepProbe):
     def _read(self, point: str) -> None:
         t = time.monotonic()
         try:
-            first = self._healthz_all()
-            table = self._table(first)
-            second = self._healthz_all()
-            steady = {k: v for k, v in first.items() if second.get(k) == v}
-            reading = VersionReading(point, t, steady, table)
-            self.registered |= {str(row.get("binary")) for row in table}
+            reading = self._settled_reading(point, t)
+            self.registered |= {str(row.get("binary")) for row in reading.table}
         except Exception as exc:
             LOG.warning("versions probe: %s: %s", point, exc)
             reading = VersionReading(point, t, error=f"{type(exc).__name__}: {exc}"[:300])
@@ -139,6 +140,19 @@ class VersionsProbe(StepProbe):
         self.context.timeline.emit({"kind": "probe", "probe": self.name, "point": point,
                                     "rows": len(reading.table), "answers": len(reading.healthz),
                                     "error": reading.error, "seconds": round(time.monotonic() - t, 3)})
+
+    def _settled_reading(self, point: str, t: float) -> VersionReading:
+        """/healthz, the table, /healthz again; re-read while a row disagrees, for up to SETTLE_S
+        (a restarted service registers on its heartbeat, a moment after it answers /healthz)."""
+        deadline = time.monotonic() + SETTLE_S
+        while True:
+            first = self._healthz_all()
+            table = self._table(first)
+            second = self._healthz_all()
+            steady = {k: v for k, v in first.items() if second.get(k) == v}
+            if not disagreements(steady, table) or time.monotonic() >= deadline:
+                return VersionReading(point, t, steady, table)
+            time.sleep(SETTLE_POLL_S)
 
     def _table(self, answers: dict[tuple[str, str], tuple[str, int]]) -> list[dict[str, Any]]:
         if self.cli_host is None:
