@@ -9,8 +9,9 @@ far (``GET /v2.1`` of each API: the old release's at the start, the new
 release's once a controller runs it), each only where the answering API
 supports it.
 
-When: **before** (as the executor's first operation starts, through the
-public endpoint), **during** (right after each controller's compute-api is
+When: **before** (through the public endpoint, started in the background when
+the probe is made, during traffic's baseline; the executor's first operation
+waits for it), **during** (right after each controller's compute-api is
 replaced to a release not read yet, on that controller directly: its address,
 so the new release answers even while the load balancer drains it) and **after** (once the
 executor and any rollback are done). The new release's APIs also get a
@@ -46,6 +47,7 @@ COMPUTE_API = "compute-api"
 IMAGE_API = "image"
 MIN_VERSION = "2.1"
 REQUEST_TIMEOUT_S = 10.0
+BEFORE_TIMEOUT_S = 120.0
 #: requests in flight at once (the API serves them in threads; the cost is mostly waiting)
 PARALLEL_REQUESTS = 4
 #: compute resources read at every microversion: resource -> path (``{server}``, ``{flavor}``: ids)
@@ -76,8 +78,12 @@ class ContractProbe(StepProbe):
         self.flavor_id: str | None = None
         self.image_id: str | None = None
         self._session: Any = None
-        self._started = False
         self._closed = False
+        # The "before" reading starts now, in the background: it is done during traffic's baseline;
+        # the executor's first operation waits for it.
+        self._pool = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="contract-probe")
+        self._before: concurrent.futures.Future[None] | None = self._pool.submit(
+            self._read_public, "before", False)
 
     # --- when ---------------------------------------------------------------
 
@@ -87,9 +93,9 @@ class ContractProbe(StepProbe):
 
     @contextlib.contextmanager
     def _around(self, operation: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Iterator[None]:
-        if not self._started:
-            self._started = True
-            self._read_public("before", sweep=False)
+        before, self._before = self._before, None
+        if before is not None:
+            before.result(timeout=BEFORE_TIMEOUT_S)  # (its failure is this probe's ERROR)
         yield  # (an operation that raised skips what follows: nothing new to read)
         host = args[0] if args else kwargs.get("host")
         service = args[1] if len(args) > 1 else kwargs.get("service")
@@ -99,6 +105,7 @@ class ContractProbe(StepProbe):
     def close(self) -> None:
         if not self._closed:
             self._closed = True
+            self._pool.shutdown(wait=True)
             self._read_public("after", sweep=True)
 
     def checks(self) -> list[Check]:

@@ -1,7 +1,8 @@
 """The versions probe: every service's ``/healthz`` next to the services table, around the upgrade.
 
-Reads (``harness.checks.versions`` judges them): **before** (as the
-executor's first operation starts), **during** (after the first replacement of
+Reads (``harness.checks.versions`` judges them): **before** (started when the
+probe is made, during traffic's baseline; the executor's first operation waits
+for it), **during** (after the first replacement of
 each registered service to each release: the first conductor, scheduler and
 compute agent of the new release, say; which services register is learnt from
 the table, not assumed) and **after** (once the executor and any rollback are
@@ -44,7 +45,7 @@ CLI_TIMEOUT_S = 60.0
 READ_TIMEOUT_S = 90.0
 #: how long a disagreement between /healthz and the table may last before it is recorded
 SETTLE_S = 5.0
-SETTLE_POLL_S = 0.5
+SETTLE_POLL_S = 1.0
 
 
 class VersionsProbe(StepProbe):
@@ -61,8 +62,9 @@ class VersionsProbe(StepProbe):
         self.registered: set[str] = set()  # binaries seen in the services table
         self.read_after: set[tuple[str, str]] = set()  # (service, release) read after a replacement
         self._pool = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="versions-probe")
-        self._pending: list[concurrent.futures.Future[None]] = []
-        self._started = False
+        # The first read starts now, in the background: it is done during traffic's baseline, before
+        # the executor's first operation (which waits for it).
+        self._pending: list[concurrent.futures.Future[None]] = [self._pool.submit(self._read, "before")]
         self._closed = False
 
     # --- when ---------------------------------------------------------------
@@ -73,11 +75,8 @@ class VersionsProbe(StepProbe):
 
     @contextlib.contextmanager
     def _around(self, operation: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Iterator[None]:
-        if operation in CLI_OPERATIONS:
+        if operation in CLI_OPERATIONS or not self.readings:
             self._wait_pending()
-        if not self._started:
-            self._started = True
-            self._read("before")
         yield
         service = args[1] if len(args) > 1 else kwargs.get("service")
         release = args[2] if len(args) > 2 else kwargs.get("release")
