@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import copy
+from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -16,6 +18,8 @@ from harness.checks.contract import (
     value_differences,
 )
 from harness.checks.contract_schemas import EDGES, schema_for
+from harness.gate import contract_probe
+from harness.gate.probes import ProbeContext
 from harness.verdict import FAILED, PASSED, SKIPPED
 
 SERVER = "0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0"
@@ -237,3 +241,62 @@ def test_value_differences_allow_a_null_to_be_filled() -> None:
 def test_every_resource_with_edges_has_a_schema_at_each_edge(resource: str) -> None:
     for edge in ("2.1", *EDGES[resource]):
         assert schema_for(resource, edge) is not None
+
+
+class FakeSession:
+    """Answers every GET 200: the version documents with each API's maximum, lists with one item."""
+
+    def __init__(self, maxima: dict[str, str]) -> None:
+        self.maxima = maxima  # URL prefix -> maximum microversion of the API there
+        self.asked: list[tuple[str, str | None]] = []
+
+    def get_endpoint(self, service_type: str, interface: str) -> str:
+        return "http://lb:8774/v2.1" if service_type == "compute" else "http://lb:9292"
+
+    def get(self, url: str, headers: dict[str, str] | None = None, **_: Any) -> Any:
+        version = (headers or {}).get("X-OpenStack-Nova-API-Version")
+        self.asked.append((url, version))
+        prefix = next(p for p in self.maxima if url.startswith(p))
+        if url.endswith("/v2.1"):
+            body: Any = {"version": {"version": self.maxima[prefix]}}
+        elif "/v2/images" in url:
+            body = {"images": [image()]} if url.endswith("/images") else image()
+        else:
+            body = {"flavors": [{"id": "1"}], "servers": [{"id": SERVER, "name": "rg"}]}
+        return SimpleNamespace(status_code=200, json=lambda: body, text="")
+
+
+def test_the_probe_reads_before_the_new_release_once_during_and_after(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    session = FakeSession({"http://lb": "2.53", "http://c1": "2.60", "http://c2": "2.60"})
+    releases = {"c1": "1.0", "c2": "1.0"}
+    monkeypatch.setattr(contract_probe, "healthz", lambda address: {"release": releases[address[0]]})
+    hosts = {name: SimpleNamespace(name=name, services={"compute-api": None, "image": None})
+             for name in ("c1", "c2")}
+    cloud = SimpleNamespace(state=SimpleNamespace(hosts=hosts),
+                            connect=lambda: SimpleNamespace(session=session),
+                            backend=SimpleNamespace(service_address=lambda host, service: (host, 1)))
+    context = ProbeContext(tmp_path, SimpleNamespace(emit=lambda e: None),  # type: ignore[arg-type]
+                           SimpleNamespace(cloud="minicloud"), cloud)
+    probe = contract_probe.contract_probe(context)
+    assert isinstance(probe, contract_probe.ContractProbe)
+    with probe.around("upgrade_check", (), {}):
+        pass
+    for host in ("c1", "c2"):  # the second controller runs the same release: not read again
+        with probe.around("replace_service", (host, "compute-api", "1.1", 10.0), {}):
+            releases[host] = "1.1"
+    session.maxima["http://lb"] = "2.60"
+    probe.close()
+    points = list(dict.fromkeys(r.point for r in probe.readings))
+    assert points == ["before", "during (c1/compute-api at 1.1)", "after"]
+    by_point = {p: sorted({r.version for r in probe.readings if r.point == p and r.version},
+                          key=lambda v: tuple(map(int, v.split(".")))) for p in points}
+    assert by_point["before"] == ["2.1", "2.53"]
+    # the new release: 2.1, both maxima, and the sweep of the edges in [2.53, 2.60]
+    assert by_point["during (c1/compute-api at 1.1)"] == [
+        "2.1", "2.53", "2.54", "2.55", "2.58", "2.59", "2.60"]
+    assert by_point["after"] == by_point["during (c1/compute-api at 1.1)"]
+    assert not any(url.startswith("http://c2") for url, _ in session.asked)
+    checks = probe.checks()
+    assert [c.id for c in checks] == ["api.contract"]
+    assert (tmp_path / "contract.json").exists()
