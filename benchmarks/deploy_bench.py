@@ -50,7 +50,7 @@ def timed_deploy(backend: str, hosts: list[HostSpec], timeout: float = 120.0) ->
     deployed = deploy(state, hosts, timeout=timeout)
     seconds = time.monotonic() - started
     try:
-        up = [s for s in connect(state).compute.services() if s.binary == "compute-agent" and s.state == "up"]
+        up = [s for s in connect(state).compute.services() if s.binary == "nova-compute" and s.state == "up"]
         return seconds, len(up)
     finally:
         deployed.destroy()

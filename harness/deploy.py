@@ -188,7 +188,7 @@ def _wait_computes_registered(state: RunState, computes: list[str], timeout: flo
 
     def registered() -> bool:
         up = {s.host for s in conn.compute.services()
-              if s.binary == "compute-agent" and s.state == "up"}
+              if s.binary == minicloud.COMPUTE_BINARY and s.state == "up"}
         return set(computes) <= up
 
     wait_until(registered, timeout=timeout, interval=0.1, what=f"compute services {computes} up")

@@ -39,6 +39,11 @@ ENDPOINT_OF_SERVICE = {
     "datapath": "datapath",
 }
 ADMIN_PASSWORD = "rollgate-admin"
+#: minicloud's services that register in the services table -> the binary its compute API
+#: reports in os-services (Nova's names, as a client written for Nova filters on them).
+OS_SERVICES_BINARY = {"compute-agent": "nova-compute", "conductor": "nova-conductor",
+                      "scheduler": "nova-scheduler"}
+COMPUTE_BINARY = OS_SERVICES_BINARY["compute-agent"]
 
 
 def release_series(label: str) -> str:

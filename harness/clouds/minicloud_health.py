@@ -15,6 +15,8 @@ import urllib.request
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from harness.clouds.minicloud import COMPUTE_BINARY
+
 #: per-request timeout of every probe: a hung service is a problem, not a wait.
 PROBE_TIMEOUT = 2.0
 
@@ -118,7 +120,7 @@ class CloudProbe:
         """Compute agents up, no server in ERROR, every ACTIVE server's data path answering."""
         conn = self.conn()
         found = []
-        agents = {s.host: s for s in conn.compute.services() if s.binary == "compute-agent"}
+        agents = {s.host: s for s in conn.compute.services() if s.binary == COMPUTE_BINARY}
         for host in self.computes:
             agent = agents.get(host)
             if agent is None:

@@ -31,6 +31,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from harness.backends.base import Backend
+from harness.clouds.minicloud import COMPUTE_BINARY
 from harness.clouds.minicloud_health import CloudProbe, data_path_health, floating_endpoint, healthz
 from harness.executor.ops import CheckReport, ExpectedReleases, HealthReport, OperationFailed
 from harness.runstate import RunState
@@ -266,7 +267,7 @@ class MinicloudOps:
 
     def _agent(self, host: str) -> Any:
         for service in self.conn().compute.services():
-            if service.host == host and service.binary == "compute-agent":
+            if service.host == host and service.binary == COMPUTE_BINARY:
                 return service
         raise OperationFailed("compute-service", f"{host} has no compute-agent in os-services")
 

@@ -186,7 +186,7 @@ def test_a_compute_agent_replaced_by_1_1_gives_a_working_mixed_cloud(cloud: Dock
         hypervisor.attrs["State"]["StartedAt"]
     assert _kv(endpoint, "before") == b"1"
     wait_until(lambda: {s.host for s in conn.compute.services()
-                        if s.binary == "compute-agent" and s.state == "up"} >=
+                        if s.binary == "nova-compute" and s.state == "up"} >=
                {"compute-1", "compute-2", "compute-3"}, timeout=WAIT, what="every compute up")
     fresh = _boot_on(conn, "compute-1", "dk-mixed")
     conn.compute.live_migrate_server(fresh, host="compute-2", block_migration="auto")

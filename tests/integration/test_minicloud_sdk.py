@@ -26,7 +26,7 @@ def settle(conn: Any, server: Any) -> Any:
 
 
 def compute_service(conn: Any, host: str) -> Any:
-    return next(s for s in conn.compute.services() if s.host == host and s.binary == "compute-agent")
+    return next(s for s in conn.compute.services() if s.host == host and s.binary == "nova-compute")
 
 
 @pytest.mark.parametrize("release", ["1.0", "1.1", "1.1.1", "2.0"])

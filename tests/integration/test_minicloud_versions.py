@@ -33,7 +33,7 @@ def boot_any(conn: Any, name: str) -> list[Any]:
 def test_mixed_cloud_with_auto_cap_handles_every_operation(make_cloud: Any) -> None:
     cloud = make_cloud(hosts=hosts_with("1.1", 3, {"compute-3": "1.0"}))
     conn = cloud.conn
-    versions = {s.host: s for s in conn.compute.services() if s.binary == "compute-agent"}
+    versions = {s.host: s for s in conn.compute.services() if s.binary == "nova-compute"}
     assert set(versions) == {"compute-1", "compute-2", "compute-3"}
     servers = boot(conn, "mixed", 6)
     assert "compute-3" in {s.compute_host for s in servers}

@@ -54,9 +54,10 @@ def test_os_services_list_disable_enable_force_down(seeded: Seeded) -> None:
     cloud, _, world = seeded
     conn = world["conn"]
     listed = {(s.host, s.binary): s for s in conn.compute.services()}
-    assert set(listed) == {("compute-1", "compute-agent"), ("compute-2", "compute-agent"),
-                           ("controller", "conductor")}
-    compute1 = listed[("compute-1", "compute-agent")]
+    # Nova's binary names in the API (the services table keeps minicloud's, see DESIGN.md)
+    assert set(listed) == {("compute-1", "nova-compute"), ("compute-2", "nova-compute"),
+                           ("controller", "nova-conductor")}
+    compute1 = listed[("compute-1", "nova-compute")]
     assert compute1.id == world["services"]["compute-1"]["uuid"]  # uuids from 2.53
     assert (compute1.status, compute1.state, compute1.availability_zone) == ("enabled", "up", "nova")
     # 2.53+: PUT /os-services/{uuid}
@@ -70,23 +71,44 @@ def test_os_services_list_disable_enable_force_down(seeded: Seeded) -> None:
     # before 2.53: the action URLs with host + binary, and integer ids
     token, url = conn.session.get_token(), f"{cloud.url('compute-api')}/v2.1/os-services"
     status, _, body = http("PUT", f"{url}/disable-log-reason", token,
-                           {"host": "compute-2", "binary": "compute-agent", "disabled_reason": "old style"},
+                           {"host": "compute-2", "binary": "nova-compute", "disabled_reason": "old style"},
                            compute_headers("2.52"))
     assert (status, body["service"]["status"], body["service"]["disabled_reason"]) == (200, "disabled",
                                                                                       "old style")
+    assert body["service"]["binary"] == "nova-compute"
+    status, _, _ = http("PUT", f"{url}/disable", token, {"host": "compute-2", "binary": "compute-agent"},
+                        compute_headers("2.52"))
+    assert status == 404  # minicloud's internal name is not an API name
     status, _, body = http("GET", url, token, headers=compute_headers("2.52"))
     compute2 = next(s for s in body["services"] if s["host"] == "compute-2")
     assert isinstance(compute2["id"], int)
     assert compute2["status"] == "disabled"
-    status, _, _ = http("PUT", f"{url}/enable", token, {"host": "compute-2", "binary": "compute-agent"},
+    status, _, _ = http("PUT", f"{url}/enable", token, {"host": "compute-2", "binary": "nova-compute"},
                         compute_headers("2.52"))
     assert status == 200
-    status, _, _ = http("PUT", f"{url}/enable", token, {"host": "compute-2", "binary": "compute-agent"},
+    status, _, _ = http("PUT", f"{url}/enable", token, {"host": "compute-2", "binary": "nova-compute"},
                         compute_headers("2.53"))
     assert status == 404  # 2.53 addresses services by uuid only
     status, _, _ = http("PUT", f"{url}/{world['services']['conductor']['uuid']}", token,
                         {"forced_down": True}, compute_headers("2.53"))
     assert status == 400  # forced_down is for compute services
+
+
+def test_os_services_binary_filter_speaks_novas_names(seeded: Seeded) -> None:
+    """A client written for Nova filters ``binary=nova-compute`` and finds the compute agents."""
+    cloud, _, world = seeded
+    token, url = world["conn"].session.get_token(), f"{cloud.url('compute-api')}/v2.1/os-services"
+    for version in ("2.1", "2.53"):
+        status, _, body = http("GET", f"{url}?binary=nova-compute", token, headers=compute_headers(version))
+        assert status == 200
+        assert sorted(s["host"] for s in body["services"]) == ["compute-1", "compute-2"]
+        assert {s["zone"] for s in body["services"]} == {"nova"}
+        _, _, body = http("GET", f"{url}?binary=nova-conductor&host=controller", token,
+                          headers=compute_headers(version))
+        assert [(s["host"], s["binary"], s["zone"]) for s in body["services"]] == [
+            ("controller", "nova-conductor", "internal")]
+    _, _, body = http("GET", f"{url}?binary=compute-agent", token, headers=compute_headers("2.1"))
+    assert body["services"] == []
 
 
 def test_os_hypervisors(seeded: Seeded) -> None:

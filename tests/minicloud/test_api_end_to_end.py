@@ -62,7 +62,7 @@ def _logs(*hosts: MiniCloud) -> str:
 def test_boot_write_live_migrate_read_delete(two_hosts: tuple[MiniCloud, MiniCloud]) -> None:
     controller, compute2 = two_hosts
     conn = sdk_connection(controller)
-    wait_until(lambda: len([s for s in conn.compute.services() if s.binary == "compute-agent"
+    wait_until(lambda: len([s for s in conn.compute.services() if s.binary == "nova-compute"
                             and s.state == "up"]) == 2, 20, "two compute agents up",
                evidence=lambda: _logs(controller, compute2))
     server: Any = conn.compute.create_server(name="e2e", image_id=CIRROS, flavor_id="1", networks="none")

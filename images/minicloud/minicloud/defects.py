@@ -44,6 +44,12 @@ DEFECTS: dict[str, Defect] = {
                                                         "renamed key with no migration of 1.0's file: the "
                                                         "upgraded agent starts empty and its first resync "
                                                         "deletes every forwarder"),
+    "hostid-microversion": Defect("api-contract", "the server view shows hostId only from microversion "
+                                                  "2.3: a 2.1 client loses a field it always had"),
+    "stale-service-version": Defect("versioning", "the 1.1 compute agent registers the oldest service "
+                                                  "version it accepts (10) instead of its own (11)"),
+    "flavor-description-early": Defect("api-contract", "an off-by-one microversion gate: the flavor "
+                                                       "description (2.55) shows at 2.54 already"),
 }
 
 

@@ -154,6 +154,7 @@ def _host_status(app: ComputeApp) -> dict[str, str]:
 
 def _detail_context(app: ComputeApp, request: ApiRequest) -> dict[str, Any]:
     return {"base": app.base_url, "version": request.version, "is_admin": request.context.is_admin,
+            "release": app.config.release,
             "flavors": {str(f["id"]): f for f in db.flavor_list(app.engine)},
             "host_status": _host_status(app) if request.context.is_admin else {}}
 

@@ -6,6 +6,10 @@ controller saves the Service object itself; the conductor is not involved).
 From microversion 2.53 a service is addressed by uuid (``PUT
 /os-services/{uuid}``); before, by ``host`` + ``binary`` in the body of ``PUT
 /os-services/{enable,disable,disable-log-reason,force-down}``.
+
+The API speaks Nova's binary names (``nova-compute``, ``nova-conductor``,
+``nova-scheduler``: ``views.NOVA_BINARIES``) in its answers, its ``binary``
+filter and the legacy bodies; the ``services`` table keeps minicloud's.
 """
 from __future__ import annotations
 
@@ -28,9 +32,10 @@ def _services(app: ComputeApp) -> list[dict[str, Any]]:
 
 def list_services(app: ComputeApp, request: ApiRequest) -> dict[str, Any]:
     require_admin(request.context, "os_compute_api:os-services:list")
+    wanted = request.query.get("binary")
     services = [s for s in _services(app)
                 if request.query.get("host") in (None, s["host"])
-                and request.query.get("binary") in (None, s["binary"])]
+                and wanted in (None, views.api_binary(s["binary"]))]
     return {"services": [views.service_view(s, request.version) for s in services]}
 
 
@@ -68,8 +73,11 @@ def _update_legacy(app: ComputeApp, request: ApiRequest, action: str) -> dict[st
     host, binary = (body.get("host"), body.get("binary")) if isinstance(body, dict) else (None, None)
     if not isinstance(host, str) or not isinstance(binary, str):
         raise HTTPError(400, "host and binary are required", "badRequest")
+    internal = views.internal_binary(binary)
     try:
-        service = db.service_get_by_host(app.engine, host, binary, app.config.service_down_time)
+        if internal is None:
+            raise db.NotFound("service", f"{binary} on {host}")
+        service = db.service_get_by_host(app.engine, host, internal, app.config.service_down_time)
     except db.NotFound:
         raise HTTPError(404, f"Service {binary} on host {host} could not be found.", "itemNotFound") from None
     result: dict[str, Any] = {"host": host, "binary": binary}

@@ -9,6 +9,7 @@ import hashlib
 from typing import Any
 
 from minicloud.api.microversion import APIVersion
+from minicloud.defects import has_defect
 
 # (vm_state, task_state) -> Nova's server status; task states not listed leave the vm_state's status.
 _TASK_STATUS = {
@@ -49,8 +50,10 @@ def _flavor_in_server(flavor: dict[str, Any] | None, flavor_id: str, base: str,
 
 
 def server_detail(instance: dict[str, Any], *, base: str, version: APIVersion, is_admin: bool,
-                  flavors: dict[str, dict[str, Any]], host_status: dict[str, str]) -> dict[str, Any]:
-    """One server as Nova's ``GET /servers/{id}`` shows it at ``version``."""
+                  flavors: dict[str, dict[str, Any]], host_status: dict[str, str],
+                  release: Any = None) -> dict[str, Any]:
+    """One server as Nova's ``GET /servers/{id}`` shows it at ``version`` (``release``: the
+    serving release, for its defect variants)."""
     status = server_status(instance)
     host = instance["host"]
     port = instance["floating_port"]
@@ -61,7 +64,6 @@ def server_detail(instance: dict[str, Any], *, base: str, version: APIVersion, i
         "tenant_id": instance["project_id"],
         "user_id": instance["user_id"],
         "metadata": {"dataplane_port": str(port)} if port is not None else {},
-        "hostId": hashlib.sha224(f"{instance['project_id']}{host}".encode()).hexdigest() if host else "",
         "image": {"id": instance["image_ref"], "links": _links(base, "images", instance["image_ref"])[1:]},
         "flavor": _flavor_in_server(flavors.get(str(instance["flavor_id"])), str(instance["flavor_id"]),
                                     base, version),
@@ -86,6 +88,10 @@ def server_detail(instance: dict[str, Any], *, base: str, version: APIVersion, i
         "os-extended-volumes:volumes_attached": [],
         "security_groups": [{"name": "default"}],
     }
+    # The defect: 1.1's refactor put hostId under the 2.3 gate of the extended attributes.
+    if not has_defect(release, "hostid-microversion") or version >= APIVersion("2.3"):
+        body["hostId"] = (hashlib.sha224(f"{instance['project_id']}{host}".encode()).hexdigest()
+                          if host else "")
     if status in ("BUILD", "ACTIVE"):
         body["progress"] = 100 if status == "ACTIVE" else 0
     if is_admin:  # Nova's os_compute_api:os-extended-server-attributes policy: admin only
@@ -117,10 +123,12 @@ def server_detail(instance: dict[str, Any], *, base: str, version: APIVersion, i
     return body
 
 
-def flavor_view(flavor: dict[str, Any], base: str, version: APIVersion, detail: bool) -> dict[str, Any]:
+def flavor_view(flavor: dict[str, Any], base: str, version: APIVersion, detail: bool,
+                release: Any = None) -> dict[str, Any]:
     body: dict[str, Any] = {"id": str(flavor["id"]), "name": flavor["name"],
                             "links": _links(base, "flavors", str(flavor["id"]))}
-    if version >= APIVersion("2.55"):
+    # The defect: an off-by-one gate, the flavor description shows from 2.54 (Nova: 2.55).
+    if version >= APIVersion("2.54" if has_defect(release, "flavor-description-early") else "2.55"):
         body["description"] = None
     if detail:
         body.update({"ram": flavor["ram"], "vcpus": flavor["vcpus"], "disk": flavor["disk"],
@@ -132,6 +140,24 @@ def flavor_view(flavor: dict[str, Any], base: str, version: APIVersion, detail: 
     return body
 
 
+#: minicloud's service names (the ``services`` table, RPC, manage) -> the binary names Nova's
+#: os-services reports. A client written for Nova filters ``binary=nova-compute``; the API speaks
+#: Nova's names, everything behind it keeps minicloud's.
+NOVA_BINARIES = {"compute-agent": "nova-compute", "conductor": "nova-conductor",
+                 "scheduler": "nova-scheduler"}
+_INTERNAL_BINARIES = {nova: internal for internal, nova in NOVA_BINARIES.items()}
+
+
+def api_binary(binary: str) -> str:
+    """The name os-services shows for minicloud's service ``binary``."""
+    return NOVA_BINARIES.get(binary, binary)
+
+
+def internal_binary(binary: str) -> str | None:
+    """minicloud's name for the Nova binary a client sent (None: no such service)."""
+    return _INTERNAL_BINARIES.get(binary)
+
+
 def service_zone(binary: str) -> str:
     return "nova" if binary == "compute-agent" else "internal"
 
@@ -139,7 +165,8 @@ def service_zone(binary: str) -> str:
 def service_view(service: dict[str, Any], version: APIVersion) -> dict[str, Any]:
     body: dict[str, Any] = {
         "id": service["uuid"] if version >= APIVersion("2.53") else service["id"],
-        "binary": service["binary"], "host": service["host"], "zone": service_zone(service["binary"]),
+        "binary": api_binary(service["binary"]), "host": service["host"],
+        "zone": service_zone(service["binary"]),
         "status": "disabled" if service["disabled"] else "enabled", "state": service["state"],
         "updated_at": service["last_seen_up"] or service["updated_at"],
         "disabled_reason": service["disabled_reason"],

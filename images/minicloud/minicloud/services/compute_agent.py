@@ -223,8 +223,10 @@ def main(config: Config) -> int:
     router = Router()
     add_healthz(router, config)
     server.mount(router)
-    values = {"version": config.release.service_version, "release": config.release.label,
-              "rpc_url": compute_rpc_url(config.bind)}
+    version = config.release.service_version
+    if has_defect(config.release, "stale-service-version"):
+        version = config.release.min_peer_service_version  # the bug: the N-1 it accepts, not its own
+    values = {"version": version, "release": config.release.label, "rpc_url": compute_rpc_url(config.bind)}
     refused = register(config, conductor, values)
     if refused is not None:
         return refused
