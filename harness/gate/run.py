@@ -31,6 +31,7 @@ from harness.errors import RollgateError, UsageError, ValidationError
 from harness.executor import STOPPED, Executor, Journal, Plan, RunResult, build_plan
 from harness.executor.plan import stop_step
 from harness.executor.steps import Pause
+from harness.gate import maintenance_probe, shutdown_probe  # noqa: F401  (register their probes)
 from harness.gate.checks import harness_error, isolation_check, resource_checks
 from harness.gate.cloud import Cloud, open_cloud
 from harness.gate.engine import DEFAULT_ENGINE_WAIT_S, EngineWatch, guard_ops, wait_for_engine

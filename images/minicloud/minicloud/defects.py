@@ -30,6 +30,20 @@ DEFECTS: dict[str, Defect] = {
     "unpinned": Defect("versioning", "the conductor ignores upgrade_levels: sends Instance 1.1 and "
                                      "RPC 1.1 to 1.0 compute agents"),
     "nostart": Defect("readiness", "the compute-agent of compute-2 exits 1 at start"),
+    "api-nodrain": Defect("graceful-shutdown", "the compute-api reads its drain bound from a renamed "
+                                               "option (absent: 0 s): SIGTERM drops requests in flight"),
+    "conductor-dropcasts": Defect("graceful-shutdown", "the conductor's stop no longer waits for "
+                                                       "running casts: a build in flight is lost"),
+    "sched-nodisabled": Defect("maintenance-mode", "the scheduler's filter reads a `status` field host "
+                                                   "states do not have: disabled hosts get builds"),
+    "sched-cache": Defect("maintenance-mode", "the scheduler reuses host states for 60 s: a host "
+                                              "disabled meanwhile keeps receiving builds"),
+    "token-memory": Defect("restart-data-loss", "identity keeps issued tokens in process memory, not "
+                                                "its tokens table: unknown to the other controller, "
+                                                "lost at restart"),
+    "netstate-renamed": Defect("restart-data-loss", "the network agent reads its saved floating table "
+                                                    "under a new key and starts empty: it deletes "
+                                                    "every forwarder"),
 }
 
 

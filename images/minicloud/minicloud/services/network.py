@@ -17,6 +17,7 @@ from typing import Any
 from minicloud.config import Config
 from minicloud.dataplane.floating import entry_view, parse_floating_port, parse_target, table_view
 from minicloud.dataplane.healthz import add_healthz
+from minicloud.defects import has_defect
 from minicloud.dataplane.httpjson import CallError, call_json
 from minicloud.dataplane.statefile import read_json, write_json_atomic
 from minicloud.web import HTTPError, Request, Response, Router, serve
@@ -28,13 +29,16 @@ RESYNC_INTERVAL = 2.0
 class DesiredTable:
     """The agent's floating table, saved on every change; programs the datapath."""
 
-    def __init__(self, state_path: Path, datapath: str) -> None:
+    def __init__(self, state_path: Path, datapath: str, release: Any = None) -> None:
         self.state_path = state_path
         self.datapath = datapath
         self.lock = threading.Lock()  # one change at a time: table and datapath stay in step
         raw = read_json(state_path, None)
         self.known = raw is not None
-        self.targets: dict[int, str] = {int(p): str(t) for p, t in (raw or {}).get("floating", {}).items()}
+        # (1.1+netstate-renamed reads the key its new writer was meant to use, "ports"; the
+        # file says "floating", so it starts from an empty table it believes is known.)
+        key = "ports" if has_defect(release, "netstate-renamed") else "floating"
+        self.targets: dict[int, str] = {int(p): str(t) for p, t in (raw or {}).get(key, {}).items()}
 
     def _save(self) -> None:
         write_json_atomic(self.state_path, {"floating": {str(p): t for p, t in self.targets.items()}})
@@ -136,7 +140,7 @@ def build_router(config: Config, table: DesiredTable) -> Router:
 
 
 def main(config: Config) -> int:
-    table = DesiredTable(config.state_dir / "network.json", config.endpoint("datapath"))
+    table = DesiredTable(config.state_dir / "network.json", config.endpoint("datapath"), config.release)
     stop = threading.Event()
     syncer = threading.Thread(target=resync_loop, args=(table, stop), name="resync", daemon=True)
     syncer.start()
