@@ -129,10 +129,10 @@ class MaintenanceProbe(StepProbe):
             self._close(host)
 
     def checks(self) -> list[Check]:
-        return [judge_disabled_host(self.windows)]
+        return [judge_disabled_host(self.windows, self.leftovers)]
 
 
-def judge_disabled_host(windows: list[Window]) -> Check:
+def judge_disabled_host(windows: list[Window], leftovers: list[str] | None = None) -> Check:
     """FAIL when a server booted during a host's disabled window was scheduled to that host."""
     if not windows:
         return Check.skipped(CHECK_ID, "no compute host was disabled: no maintenance window to probe")
@@ -141,6 +141,8 @@ def judge_disabled_host(windows: list[Window]) -> Check:
     unplaced = [b for b in boots if b.host is None]
     hosts = ", ".join(w.host for w in windows)
     tail = f"; {len(unplaced)} not placed ({unplaced[0].error or unplaced[0].status})" if unplaced else ""
+    if leftovers:
+        tail += f"; {len(leftovers)} probe server(s) not deleted: {leftovers[0]}"
     if wrong:
         evidence = [Evidence(f"server {b.server_id} booted while {b.disabled} was disabled was scheduled "
                              f"to {b.host} (OS-EXT-SRV-ATTR:host)", window=(b.sent, b.placed or b.sent),

@@ -138,9 +138,11 @@ def test_disabled_host_fails_when_a_boot_lands_on_the_disabled_host() -> None:
 
 
 def test_disabled_host_passes_when_every_boot_lands_elsewhere() -> None:
-    check = maint.judge_disabled_host([_window("compute-1", ["compute-2", "compute-3", None])])
+    check = maint.judge_disabled_host([_window("compute-1", ["compute-2", "compute-3", None])],
+                                      ["server s9 (ACTIVE) still there 15 s after its delete"])
     assert check.status == "passed"
     assert "1 not placed" in check.summary
+    assert "not deleted: server s9" in check.summary
 
 
 def test_disabled_host_is_an_error_when_no_boot_was_placed() -> None:
