@@ -39,6 +39,9 @@ def _deploy(state: RunState, scenario: Scenario, backend: str) -> Any:
     if backend not in BACKENDS:
         raise UsageError(f"--backend: unknown backend {backend!r}; valid: {', '.join(BACKENDS)}")
     state.backend = backend
+    # minicloud's test hooks for holding requests and casts in flight (X-Minicloud-Debug-Delay,
+    # X-Minicloud-Debug-Hold): the shutdown probe (harness.gate.shutdown_probe) needs them.
+    state.extra.setdefault("config_overrides", {}).setdefault("debug_delay", True)
     return deploy_module.deploy(state, [h.to_spec() for h in scenario.topology.hosts])
 
 

@@ -32,6 +32,7 @@ from harness.executor import STOPPED, Executor, Journal, Plan, RunResult, build_
 from harness.executor.plan import stop_step
 from harness.executor.steps import Pause
 from harness.gate import contract_probe as _contract_probe  # noqa: F401  (registers its probe)
+from harness.gate import maintenance_probe, shutdown_probe  # noqa: F401  (register their probes)
 from harness.gate import versions_probe as _versions_probe  # noqa: F401  (registers its probe)
 from harness.gate.checks import harness_error, isolation_check, resource_checks
 from harness.gate.cloud import Cloud, open_cloud

@@ -18,6 +18,9 @@ class RequestContext:
     project_id: str | None = None
     user_id: str | None = None
     is_admin: bool = False
+    #: test hook: service -> seconds a cast is held there before it runs (honoured only by
+    #: services whose config has ``"debug_delay": true``; see DESIGN.md, "Public APIs").
+    debug_hold: dict[str, float] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -29,7 +32,7 @@ class RequestContext:
             return value
         if not value:
             return cls()
-        known = {k: value[k] for k in ("request_id", "project_id", "user_id", "is_admin")
+        known = {k: value[k] for k in ("request_id", "project_id", "user_id", "is_admin", "debug_hold")
                  if k in value and value[k] is not None}
         return cls(**known)
 

@@ -50,6 +50,17 @@ DEFECTS: dict[str, Defect] = {
                                                   "version it accepts (10) instead of its own (11)"),
     "flavor-description-early": Defect("api-contract", "an off-by-one microversion gate: the flavor "
                                                        "description (2.55) shows at 2.54 already"),
+    "api-nodrain": Defect("graceful-shutdown", "the compute-api reads its drain bound from a renamed "
+                                               "option (absent: 0 s): SIGTERM drops requests in flight"),
+    "conductor-dropcasts": Defect("graceful-shutdown", "the conductor's stop no longer waits for "
+                                                       "running casts: a build in flight is lost"),
+    "sched-nodisabled": Defect("maintenance-mode", "the scheduler's filter reads a `status` field host "
+                                                   "states do not have: disabled hosts get builds"),
+    "sched-cache": Defect("maintenance-mode", "the scheduler reuses host states for 60 s: a host "
+                                              "disabled meanwhile keeps receiving builds"),
+    "token-memory": Defect("restart-data-loss", "identity keeps issued tokens in process memory, not "
+                                                "its tokens table: unknown to the other controller, "
+                                                "lost at restart"),
 }
 
 

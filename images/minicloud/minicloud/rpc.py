@@ -124,8 +124,9 @@ class RPCServer:
     """
 
     def __init__(self, endpoint: object, api_version: str, objects: ReleaseObjects,
-                 calls: set[str], casts: set[str]) -> None:
+                 calls: set[str], casts: set[str], hold_as: str | None = None) -> None:
         self.endpoint = endpoint
+        self.hold_as = hold_as  # this service's name in a context's debug_hold (None: ignore it)
         self.api_version = api_version
         self.objects = objects
         self.calls = calls
@@ -183,8 +184,14 @@ class RPCServer:
 
     def _start_cast(self, method: str, func: Callable[..., Any], ctx: RequestContext,
                     args: dict[str, Any]) -> None:
+        hold = (ctx.debug_hold or {}).get(self.hold_as or "") if self.hold_as else None
+
         def run() -> None:
             try:
+                if hold:  # a deliberate hold (test hook), not a wait for a condition
+                    LOG.info("debug hold %.2fs on cast %s (request %s, instance %s)", hold, method,
+                             ctx.request_id, args.get("instance_uuid") or getattr(args.get("instance"), "uuid", None))
+                    threading.Event().wait(float(hold))
                 func(ctx, **args)
             except Exception:
                 LOG.exception("cast %s failed (request %s)", method, ctx.request_id)

@@ -12,7 +12,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from sqlalchemy.engine import Engine
@@ -30,6 +30,7 @@ LOG = logging.getLogger("minicloud.api")
 
 DEBUG_DELAY_HEADER = "X-Minicloud-Debug-Delay"
 MAX_DEBUG_DELAY_SECONDS = 30.0
+DEBUG_HOLD_HEADER = "X-Minicloud-Debug-Hold"
 CAST_RETRY_SECONDS = 10.0
 CAST_RETRY_INTERVAL = 0.2
 
@@ -78,7 +79,8 @@ class ComputeApp:
     def rpc_context(self, context: RequestContext) -> RpcContext:
         """The ``context`` an RPC message carries (see DESIGN.md)."""
         return RpcContext(request_id=context.request_id, project_id=context.project_id,
-                          user_id=context.user_id, is_admin=context.is_admin)
+                          user_id=context.user_id, is_admin=context.is_admin,
+                          debug_hold=dict(context.debug_hold) or None)
 
     def cast(self, what: str, send: Callable[[], None]) -> None:
         """Send a cast to the conductor, retrying while it is unreachable (a restart).
@@ -132,6 +134,25 @@ def _debug_delay(app: ComputeApp, request: Request) -> None:
     threading.Event().wait(delay)  # a deliberate hold, not a wait for a condition
 
 
+def _debug_hold(app: ComputeApp, request: Request) -> tuple[tuple[str, float], ...]:
+    """``X-Minicloud-Debug-Hold: conductor=1.5,compute-agent=2`` (only with ``"debug_delay": true``):
+    the casts of this request are held that long in each named service before they run.
+
+    Exists so tests can have a cast in flight when a conductor or compute agent is stopped.
+    """
+    raw = request.headers.get(DEBUG_HOLD_HEADER)
+    if not raw or not app.debug_delay_allowed:
+        return ()
+    holds = []
+    try:
+        for item in raw.split(","):
+            service, _, seconds = item.strip().partition("=")
+            holds.append((service.strip(), min(max(float(seconds), 0.0), MAX_DEBUG_DELAY_SECONDS)))
+    except ValueError:
+        raise HTTPError(400, f"{DEBUG_HOLD_HEADER} must be SERVICE=SECONDS[,...]", "badRequest") from None
+    return tuple(holds)
+
+
 def versioned(app: ComputeApp, handler: ApiHandler) -> Callable[[Request], Response]:
     """Wrap a handler in the pipeline: authenticate, negotiate, delay, call, echo version."""
 
@@ -139,6 +160,9 @@ def versioned(app: ComputeApp, handler: ApiHandler) -> Callable[[Request], Respo
         context = app.validator.authenticate(request)
         if not context.project_id:
             raise HTTPError(401, "an unscoped token cannot use the compute API", "unauthorized")
+        hold = _debug_hold(app, request)
+        if hold:
+            context = replace(context, debug_hold=hold)
         version = microversion.negotiate(request.headers, app.max_version)
         headers = microversion.response_headers(version)
         try:

@@ -219,7 +219,8 @@ def main(config: Config) -> int:
     conductor = ConductorAPI(config)
     manager = ComputeManager(config, conductor)
     server = RPCServer(manager, config.release.compute_rpc, objects.for_release(config.release),
-                       calls=set(), casts=CASTS)
+                       calls=set(), casts=CASTS,
+                       hold_as="compute-agent" if config.raw.get("debug_delay") is True else None)
     router = Router()
     add_healthz(router, config)
     server.mount(router)

@@ -16,6 +16,7 @@ from minicloud.api.app import ComputeApp
 from minicloud.auth import TokenValidator
 from minicloud.config import Config
 from minicloud.db import SchemaTooNew, connect
+from minicloud.defects import has_defect
 from minicloud.rpc import ConductorAPI
 from minicloud.web import serve
 
@@ -39,4 +40,9 @@ def main(config: Config) -> int:
                      conductor=ConductorAPI(config))
     if config.raw.get("debug_delay") is True:
         LOG.warning("debug_delay is on: X-Minicloud-Debug-Delay is honoured (tests only)")
-    return serve(build_router(app), config.bind, config.port, "compute-api", config.shutdown_timeout)
+    drain_bound = config.shutdown_timeout
+    if has_defect(config.release, "api-nodrain"):
+        # The bug: 1.1 reads its drain bound from a renamed option that no config sets,
+        # so a SIGTERM waits 0 s for the requests in flight.
+        drain_bound = float(config.raw.get("graceful_shutdown_timeout", 0.0))
+    return serve(build_router(app), config.bind, config.port, "compute-api", drain_bound)

@@ -19,6 +19,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from minicloud.config import Config, ConfigError
+from minicloud.defects import has_defect
 from minicloud.web import HTTPError, Request, Response, Router, serve
 
 LOG = logging.getLogger("minicloud.identity")
@@ -75,7 +76,9 @@ class TokenStore:
     identity nodes from racing; SQLite waits (busy timeout) instead of failing.
     """
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, memory_only: bool = False) -> None:
+        #: the 1.1+token-memory variant's token cache, which replaced the table by mistake
+        self.memory: dict[str, dict[str, Any]] | None = {} if memory_only else None
         connect_args = {"timeout": 15} if url.startswith("sqlite") else {}
         self.engine = sa.create_engine(url, connect_args=connect_args, pool_pre_ping=True)
         with self.engine.begin() as conn:
@@ -87,6 +90,9 @@ class TokenStore:
         row = {"id": secrets.token_hex(32), "user_id": user_id, "project_id": project_id,
                "methods": ",".join(methods), "audit_id": secrets.token_urlsafe(16),
                "issued_at": now, "expires_at": expires_at or now + TOKEN_TTL_SECONDS}
+        if self.memory is not None:
+            self.memory[row["id"]] = row
+            return row
         with self.engine.begin() as conn:
             conn.execute(sa.text("INSERT INTO tokens (id, user_id, project_id, methods, audit_id,"
                                  " issued_at, expires_at) VALUES (:id, :user_id, :project_id,"
@@ -100,9 +106,12 @@ class TokenStore:
         """The token's row, or None if unknown or expired."""
         if not token_id:
             return None
-        with self.engine.connect() as conn:
-            row = conn.execute(sa.text("SELECT * FROM tokens WHERE id = :id"),
-                               {"id": token_id}).mappings().first()
+        if self.memory is not None:
+            row = self.memory.get(token_id)
+        else:
+            with self.engine.connect() as conn:
+                row = conn.execute(sa.text("SELECT * FROM tokens WHERE id = :id"),
+                                   {"id": token_id}).mappings().first()
         if row is None or row["expires_at"] <= time.time():
             return None
         return dict(row)
@@ -309,7 +318,8 @@ def build_router(config: Config, identity: Identity) -> Router:
 
 def main(config: Config) -> int:
     try:
-        store = TokenStore(token_store_url(config))
+        # The 1.1+token-memory bug: issued tokens live in this process only.
+        store = TokenStore(token_store_url(config), memory_only=has_defect(config.release, "token-memory"))
     except sa.exc.SQLAlchemyError as exc:
         LOG.error("cannot open the token store: %s", exc)
         return 2
