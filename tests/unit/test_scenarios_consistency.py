@@ -15,11 +15,11 @@ from harness.scenario import load_scenario
 ROOT = Path(__file__).resolve().parents[2]
 SCENARIOS = sorted((ROOT / "scenarios").glob("*.yaml"))
 EXPECTED = {"rolling-upgrade", "failed-upgrade-rollback", "security-update",
-            "dataplane-rolling-reboot", "mixed-version-hold",
+            "dataplane-rolling-reboot", "mixed-version-hold", "upgrade-rollback",
             "openstack-rolling-upgrade", "openstack-rollback"}
 
 
-def test_the_seven_scenarios_exist() -> None:
+def test_the_eight_scenarios_exist() -> None:
     assert {p.stem for p in SCENARIOS} == EXPECTED
 
 
