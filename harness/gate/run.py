@@ -210,7 +210,7 @@ def _judge(run: GateRun, cloud: Cloud, timeline: Timeline, options: GateOptions,
     if "project-isolation" in run.scenario.checks:
         run.leaked_after = project_isolation(cloud.connect_demo, [r.server_id for r in phases.resources],
                                              cloud.connect)
-        echo(f"security: after the update it lists {len(run.leaked_after)}")
+        echo(f"security: after the update: {len(run.leaked_after)} way(s)")
     run.final_releases = cloud.final_releases()
     run.checks += cloud.end_checks(_expected_release(run))
     run.phases.append(phases.destroy())
