@@ -10,8 +10,19 @@ at every phase (and a person can run it again on a ``--keep`` cloud).
 
 Each resource is a server (booted through the public API as the admin
 project) with a value written into its workload over its floating address.
-Verifying one means: the API still lists it ACTIVE (unless the API is down),
-and the value written before the upgrade reads back unchanged.
+Verifying one means (``harness.resource_views``): the API's current view, in
+its list and its show, says what was created (ACTIVE, same name, flavor,
+image and floating address, on some host); the workload answering on the
+address the API reports *now* is this server's own, on the host the API
+reports; and the value written at create reads back unchanged there. With the
+API down only the data plane can be asked: the workload on the recorded
+address must be this server's, with its value.
+
+Resources are created before the upgrade (``create``) and also while it runs
+and after it (``create_more``: the gate's ``harness.gate.lifecycle`` probe, in
+the mixed state and after the last step), so that what the new release wrote
+is read back by whatever runs at the end, also after a rollback. Every phase
+re-reads ``resources.json`` first: the record is the file, whoever added to it.
 """
 from __future__ import annotations
 
@@ -26,6 +37,14 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import RollgateError, ValidationError
+from harness.resource_views import (
+    VIEW_MICROVERSION,
+    ServerView,
+    disagreement,
+    identity_problems,
+    server_view,
+    view_problems,
+)
 from harness.timeline import Timeline
 from harness.waiting import wait_until
 
@@ -76,6 +95,13 @@ class Resource:
     address: str  # floating ip:port
     key: str
     value: str
+    flavor: str = ""  # flavor id as created ("" in records written before it was recorded)
+    image: str = ""  # image id as created
+    host: str = ""  # the host it was built on (informational: live migration moves it)
+    created_in: str = "create"  # the phase that created it (create, create-mixed-api, ...)
+
+    def recorded(self) -> dict[str, str]:
+        return {"name": self.name, "address": self.address, "flavor": self.flavor, "image": self.image}
 
 
 @dataclass
@@ -108,6 +134,46 @@ def _floating(server: Any) -> str | None:
             if entry.get("OS-EXT-IPS:type") == "floating" and port:
                 return f"{entry['addr']}:{port}"
     return None
+
+
+def _workload_health(address: str) -> dict[str, Any] | None:
+    """The workload's ``GET /health`` on ``address`` (None: nothing sensible answered)."""
+    try:
+        status, body = _http("GET", f"http://{address}/health")
+        answer = json.loads(body) if status == 200 else None
+    except (OSError, ValueError):
+        return None
+    return answer if isinstance(answer, dict) else None
+
+
+class ApiViewError(Exception):
+    """The compute API did not answer a verify read (a product failure, recorded as a problem)."""
+
+
+def _api_get(conn: Any, path: str) -> tuple[int, Any]:
+    answer = conn.compute.get(path, microversion=VIEW_MICROVERSION, raise_exc=False)
+    try:
+        return answer.status_code, answer.json()
+    except ValueError:
+        return answer.status_code, None
+
+
+def api_views(conn: Any) -> dict[str, ServerView]:
+    """id -> view of every server the admin lists (``GET /servers/detail``, own project)."""
+    status, body = _api_get(conn, "/servers/detail")
+    if status != 200 or not isinstance(body, dict):
+        raise ApiViewError(f"GET /servers/detail answered {status}")
+    return {str(s.get("id")): server_view(s) for s in body.get("servers") or ()}
+
+
+def api_show(conn: Any, server_id: str) -> ServerView | None:
+    """The view of one server from ``GET /servers/{id}`` (None: 404)."""
+    status, body = _api_get(conn, f"/servers/{server_id}")
+    if status == 404:
+        return None
+    if status != 200 or not isinstance(body, dict):
+        raise ApiViewError(f"GET /servers/{server_id} answered {status}")
+    return server_view(body.get("server") or {})
 
 
 class ResourcePhases:
@@ -161,77 +227,146 @@ class ResourcePhases:
 
     # --- phases -----------------------------------------------------------------
 
+    def _refresh(self) -> None:
+        """Re-read the record: another ResourcePhases of the run (a probe) may have added to it."""
+        if self.path.exists():
+            self.resources = self._load()
+
     def create(self) -> PhaseResult:
         """Boot the servers, wait ACTIVE, write each one's value; ResourceError if the cloud can't."""
         def body(result: PhaseResult) -> None:
-            conn = self.connect()
-            compute = conn.compute
-            flavor = next(iter(compute.flavors()), None)
-            image = next(iter(conn.image.images()), None)
-            if flavor is None or image is None:
-                raise ResourceError("cannot create resources: the cloud has no flavor or no image")
-            servers = [compute.create_server(name=f"{RESOURCE_PREFIX}{index}", flavor_id=flavor.id,
-                                             image_id=image.id, networks="none")
-                       for index in range(1, self.spec.servers + 1)]
-            for server in servers:
-                try:
-                    active = compute.wait_for_server(server, status="ACTIVE", failures=["ERROR"],
-                                                     interval=0.2, wait=self.spec.boot_timeout_s)
-                except Exception as exc:
-                    raise ResourceError(
-                        f"resource server {server.name} did not become ACTIVE: {exc}") from exc
-                address = _floating(compute.get_server(active.id))
-                if address is None:
-                    raise ResourceError(f"resource server {server.name} has no floating address")
-                key = f"rollgate-resource-{server.name}"
-                value = f"{server.name}:{active.id}"
-                self.resources.append(Resource(server.name, active.id, address, key, value))
-                self._save()
-                self._write(address, key, value)
-                result.checked += 1
+            self._refresh()
+            names = [f"{RESOURCE_PREFIX}{index}" for index in range(1, self.spec.servers + 1)]
+            problems = self._boot(result, names, "create")
+            if problems:  # before the upgrade: the harness cannot start judging
+                raise ResourceError(problems[0])
         return self._timed("create", body)
+
+    def create_more(self, phase: str, count: int = 1) -> PhaseResult:
+        """Create ``count`` more resources now (during or after the upgrade), recorded with the
+        others. A server the cloud cannot build now is a product failure: a problem, not raised."""
+        def body(result: PhaseResult) -> None:
+            self._refresh()
+            names = [f"{RESOURCE_PREFIX}{phase}-{index}" for index in range(1, count + 1)]
+            try:
+                result.problems += self._boot(result, names, phase)
+            except Exception as exc:  # the API refused the boot itself
+                result.problems.append(f"{phase}: cannot create a server: {type(exc).__name__}: {exc}")
+        return self._timed(phase, body)
+
+    def _boot(self, result: PhaseResult, names: Sequence[str], phase: str) -> list[str]:
+        """Boot ``names``, record each ACTIVE one and write its value; return the problems."""
+        conn = self.connect()
+        compute = conn.compute
+        flavor = next(iter(compute.flavors()), None)
+        image = next(iter(conn.image.images()), None)
+        if flavor is None or image is None:
+            return ["cannot create resources: the cloud has no flavor or no image"]
+        servers = [compute.create_server(name=name, flavor_id=flavor.id, image_id=image.id,
+                                         networks="none") for name in names]
+        problems = []
+        for server in servers:
+            try:
+                active = compute.wait_for_server(server, status="ACTIVE", failures=["ERROR"],
+                                                 interval=0.2, wait=self.spec.boot_timeout_s)
+            except Exception as exc:
+                problems.append(f"resource server {server.name} did not become ACTIVE: {exc}")
+                continue
+            shown = compute.get_server(active.id)
+            address = _floating(shown)
+            if address is None:
+                problems.append(f"resource server {server.name} has no floating address")
+                continue
+            resource = Resource(server.name, active.id, address, f"rollgate-resource-{server.name}",
+                                f"{server.name}:{active.id}", flavor=str(flavor.id), image=str(image.id),
+                                host=str(getattr(shown, "compute_host", None) or ""), created_in=phase)
+            self.resources.append(resource)
+            self._save()
+            try:
+                self._write(address, resource.key, resource.value)
+            except RollgateError as exc:
+                problems.append(f"{server.name}: cannot write its value: {str(exc).splitlines()[0]}")
+                continue
+            result.checked += 1
+        return problems
 
     def _write(self, address: str, key: str, value: str) -> None:
         def written() -> bool:
-            status, _ = _http("PUT", f"http://{address}/kv/{key}", value.encode())
+            try:
+                status, _ = _http("PUT", f"http://{address}/kv/{key}", value.encode())
+            except OSError:
+                return False
             return 200 <= status < 300
         wait_until(written, timeout=10.0, interval=0.1, what=f"write {key} to {address}")
 
-    def _check_data(self, result: PhaseResult, resource: Resource) -> None:
+    def _check_data(self, result: PhaseResult, resource: Resource, address: str | None = None) -> None:
+        address = address or resource.address
         try:
-            status, body = _http("GET", f"http://{resource.address}/kv/{resource.key}")
+            status, body = _http("GET", f"http://{address}/kv/{resource.key}")
         except OSError as exc:
-            result.problems.append(f"{resource.name}: data plane {resource.address} unreachable: {exc}")
+            result.problems.append(f"{resource.name}: data plane {address} unreachable: {exc}")
             return
         if status != 200 or body.decode(errors="replace").strip() != resource.value:
-            result.problems.append(f"{resource.name}: {resource.key} reads {status} {body[:60]!r}, "
-                                   f"wrote {resource.value!r}")
+            result.problems.append(f"{resource.name}: {resource.key} reads {status} {body[:60]!r} "
+                                   f"on {address}, wrote {resource.value!r}")
+
+    def _check_identity(self, result: PhaseResult, resource: Resource, address: str,
+                        host: str | None) -> None:
+        result.problems += identity_problems(resource.name, resource.server_id, address,
+                                             _workload_health(address), host)
 
     def verify(self, phase: str = "verify") -> PhaseResult:
-        """Every resource listed ACTIVE by the API and its value intact. Re-runnable: changes nothing."""
+        """Every resource as created in the API's current view (list and show), the workload on the
+        address the API reports now its own, on the API's host, and its value intact.
+        Re-runnable: changes nothing."""
         def body(result: PhaseResult) -> None:
+            self._refresh()
             if not self.resources:
                 result.problems.append("no resources were created (see the create phase)")
                 return
+            conn: Any = None
+            listed: dict[str, ServerView] | None = None
             try:
-                servers = {s.id: s for s in self.connect().compute.servers()}
+                conn = self.connect()
+                listed = api_views(conn)
             except Exception as exc:  # the cloud's API is broken: a product failure, recorded
                 result.problems.append(f"the compute API cannot list servers: {type(exc).__name__}: {exc}")
-                servers = {r.server_id: None for r in self.resources}
             for resource in self.resources:
-                server = servers.get(resource.server_id)
-                if resource.server_id not in servers:
-                    result.problems.append(f"{resource.name} ({resource.server_id}) is gone from the API")
-                elif server is not None and server.status != "ACTIVE":
-                    result.problems.append(f"{resource.name} is {server.status}, expected ACTIVE")
-                self._check_data(result, resource)
+                self._verify_one(result, resource, conn, listed)
                 result.checked += 1
         return self._timed(phase, body)
 
+    def _verify_one(self, result: PhaseResult, resource: Resource, conn: Any,
+                    listed: dict[str, ServerView] | None) -> None:
+        shown: ServerView | None = None
+        if listed is not None:
+            try:
+                shown = api_show(conn, resource.server_id)
+            except Exception as exc:
+                result.problems.append(f"{resource.name}: the compute API cannot show it: {exc}")
+            in_list = listed.get(resource.server_id)
+            if in_list is None or shown is None:
+                where = " and ".join(w for w, v in (("list", in_list), ("show", shown)) if v is None)
+                result.problems.append(f"{resource.name} ({resource.server_id}) is gone from the API "
+                                       f"({where})")
+            else:
+                result.problems += disagreement(resource.name, in_list, shown)
+            shown = shown or in_list
+        if shown is None:  # nothing to compare: the data plane at the recorded address still counts
+            self._check_identity(result, resource, resource.address, None)
+            self._check_data(result, resource)
+            return
+        result.problems += view_problems(resource.name, resource.recorded(), shown)
+        address = shown.address or resource.address
+        self._check_identity(result, resource, address, shown.host)
+        self._check_data(result, resource, address)
+
     def verify_dataplane(self, phase: str = "verify-dataplane") -> PhaseResult:
-        """Only the data plane: every value readable over its floating address."""
+        """Only the data plane: every value readable over its floating address, from its own workload."""
         def body(result: PhaseResult) -> None:
+            self._refresh()
             for resource in self.resources:
+                self._check_identity(result, resource, resource.address, None)
                 self._check_data(result, resource)
                 result.checked += 1
         return self._timed(phase, body)
@@ -240,6 +375,7 @@ class ResourcePhases:
                         api_url: str) -> PhaseResult:
         """Stop every compute-api, prove the API refuses, verify the data plane, start the API again."""
         def body(result: PhaseResult) -> None:
+            self._refresh()
             try:
                 stopped = stop_api()
                 try:
@@ -251,6 +387,7 @@ class ResourcePhases:
                     result.problems.append(f"the compute API at {api_url} still answers {status} with "
                                            f"{', '.join(stopped)} stopped: the phase proves nothing")
                 for resource in self.resources:
+                    self._check_identity(result, resource, resource.address, None)
                     self._check_data(result, resource)
                     result.checked += 1
             finally:
@@ -260,6 +397,7 @@ class ResourcePhases:
     def destroy(self) -> PhaseResult:
         """Delete every resource server and wait until the API no longer lists it."""
         def body(result: PhaseResult) -> None:
+            self._refresh()
             ids = {r.server_id for r in self.resources}
             result.checked = len(ids)
             try:
@@ -279,7 +417,11 @@ class ResourcePhases:
         return self._timed("destroy", body)
 
 
-def project_isolation(connect_demo: Callable[[], Any], admin_server_ids: Sequence[str]) -> list[str]:
-    """The security check: servers of another project a non-admin user can list (empty = not vulnerable)."""
-    listed = {s.id for s in connect_demo().compute.servers()}
-    return sorted(listed & set(admin_server_ids))
+def project_isolation(connect_demo: Callable[[], Any], admin_server_ids: Sequence[str],
+                      connect_admin: Callable[[], Any] | None = None) -> list[str]:
+    """The security check: every path on which a non-admin user reaches a server of another
+    project (``harness.isolation``; empty = not vulnerable). ``connect_admin`` adds the filters
+    that name the admin's project, servers and hosts."""
+    from harness.isolation import foreign_servers, leaks, sdk_request
+
+    return leaks(sdk_request(connect_demo()), foreign_servers(connect_admin, admin_server_ids))

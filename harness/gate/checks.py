@@ -19,7 +19,8 @@ from harness.verdict import CHECK_RESOURCES, Check, Evidence, Releases
 CHECK_PROJECT_ISOLATION = "security.project-isolation"
 CHECK_HARNESS = "harness.run"
 #: phases whose failure means a resource did not survive (create/destroy failing is its own check).
-SURVIVAL_PHASES = ("verify-before", "verify-api-down", "verify-mixed", "verify-after")
+SURVIVAL_PHASES = ("verify-before", "verify-api-down", "verify-mixed", "verify-mixed-api",
+                   "verify-mixed-compute", "verify-after")
 
 
 def phase_check(result: PhaseResult) -> Check:
@@ -50,21 +51,26 @@ def resource_checks(results: Sequence[PhaseResult]) -> list[Check]:
 
 
 def isolation_check(before: Sequence[str] | None, after: Sequence[str], source: str, target: str) -> Check:
-    """The security update must close the leak; the check must also prove it sees the leak before.
+    """The security update must close the leak on every path; the check must also prove it sees
+    the leak before.
 
-    ``before`` lists the admin servers a non-admin user could list at the
-    source release (None: not measured). A check that cannot find the known
+    ``before`` and ``after`` list the leaks (``harness.isolation.leaks``: one
+    line per path and server) a non-admin user finds at the source release
+    (None: not measured) and at the end. A check that cannot find the known
     defect before the update proves nothing after it: that is an ERROR.
     """
     if after:
+        paths = sorted({leak.split(":", 1)[0] for leak in after})
         return Check.failed(CHECK_PROJECT_ISOLATION,
-                            f"after {target} a non-admin user still lists {len(after)} server(s) of "
-                            "another project", [Evidence(f"listed {sid}", target=sid) for sid in after])
+                            f"after {target} a non-admin user still reaches another project's servers on "
+                            f"{len(paths)} path(s), e.g. {paths[0]}",
+                            [Evidence(leak, target=leak.split(":", 1)[0]) for leak in after[:30]])
     if before is not None and not before:
         return Check.errored(CHECK_PROJECT_ISOLATION,
                              f"the check did not find the known defect at {source}: it proves nothing")
-    seen = f"found {len(before)} leaked server(s) at {source}, " if before else ""
-    return Check.passed(CHECK_PROJECT_ISOLATION, f"{seen}none at {target}")
+    paths_before = len({leak.split(":", 1)[0] for leak in before or ()})
+    seen = f"found {len(before)} leak(s) on {paths_before} path(s) at {source}, " if before else ""
+    return Check.passed(CHECK_PROJECT_ISOLATION, f"{seen}none on any path at {target}")
 
 
 def service_releases(hosts: Mapping[str, tuple[str, Mapping[str, int | None]]],

@@ -38,6 +38,8 @@ class ProbeContext:
     scenario: Scenario
     cloud: Any  # harness.gate.cloud.Cloud
     instances: list[InstanceTarget] = field(default_factory=list)
+    resources: Any = None  # the run's harness.resources.ResourcePhases (None: no resource phases)
+    phases: list[Any] = field(default_factory=list)  # the run's PhaseResults: a probe may add its own
 
 
 class StepProbe:

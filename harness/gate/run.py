@@ -38,6 +38,7 @@ from harness.gate.checks import harness_error, isolation_check, resource_checks
 from harness.gate.cloud import Cloud, open_cloud
 from harness.gate.engine import DEFAULT_ENGINE_WAIT_S, EngineWatch, guard_ops, wait_for_engine
 from harness.gate.hold import hold_step_id, insert_hold
+from harness.gate.lifecycle import after_upgrade_phases
 from harness.gate.migration_burst import MigrationBurstProbe  # noqa: F401  (registers its probe)
 from harness.gate.probes import ProbeContext, build_probes, observe_ops
 from harness.report import write_reports
@@ -200,17 +201,20 @@ def _judge(run: GateRun, cloud: Cloud, timeline: Timeline, options: GateOptions,
     _machine_ok(run, "the resource phases, the upgrade and the checks")
     run.phases.append(phases.verify("verify-before"))
     if "project-isolation" in run.scenario.checks:
-        run.leaked_before = project_isolation(cloud.connect_demo, [r.server_id for r in phases.resources])
-        echo(f"security: a non-admin user lists {len(run.leaked_before)} server(s) of another project")
+        run.leaked_before = project_isolation(cloud.connect_demo, [r.server_id for r in phases.resources],
+                                              cloud.connect)
+        echo(f"security: a non-admin user reaches another project's servers {len(run.leaked_before)} way(s)")
     if run.resources.api_down:
         run.phases.append(phases.verify_api_down(cloud.stop_compute_api, cloud.start_compute_api,
                                                  cloud.compute_api_url()))
     _machine_ok(run, "the upgrade and the checks")
     _observe_upgrade(run, cloud, phases, timeline, options, echo)
+    run.phases += after_upgrade_phases(run.scenario, phases)
     run.phases.append(phases.verify("verify-after"))
     if "project-isolation" in run.scenario.checks:
-        run.leaked_after = project_isolation(cloud.connect_demo, [r.server_id for r in phases.resources])
-        echo(f"security: after the update it lists {len(run.leaked_after)}")
+        run.leaked_after = project_isolation(cloud.connect_demo, [r.server_id for r in phases.resources],
+                                             cloud.connect)
+        echo(f"security: after the update: {len(run.leaked_after)} way(s)")
     run.final_releases = cloud.final_releases()
     run.checks += cloud.end_checks(_expected_release(run))
     run.phases.append(phases.destroy())
@@ -229,7 +233,7 @@ def _observe_upgrade(run: GateRun, cloud: Cloud, phases: ResourcePhases, timelin
         run_time_s=_traffic_bound(run.plan, options))
     echo(f"traffic: API {', '.join(t.name for t in api_targets)}; {len(instances)} instance(s)")
     observed = observe_ops(cloud.ops(run.scenario), build_probes(ProbeContext(
-        run.run_dir, timeline, scenario, cloud, list(instances))))
+        run.run_dir, timeline, scenario, cloud, list(instances), resources=phases, phases=run.phases)))
     ops: Any = observed
     for watch in (run.watch, run.infra):
         if watch is not None:

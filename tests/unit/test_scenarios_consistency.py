@@ -15,7 +15,7 @@ from harness.scenario import load_scenario
 ROOT = Path(__file__).resolve().parents[2]
 SCENARIOS = sorted((ROOT / "scenarios").glob("*.yaml"))
 EXPECTED = {"rolling-upgrade", "failed-upgrade-rollback", "security-update",
-            "dataplane-rolling-reboot", "mixed-version-hold", "abort-rollback",
+            "dataplane-rolling-reboot", "mixed-version-hold", "abort-rollback", "upgrade-rollback",
             "openstack-rolling-upgrade", "openstack-rollback"}
 
 

@@ -61,6 +61,24 @@ DEFECTS: dict[str, Defect] = {
     "token-memory": Defect("restart-data-loss", "identity keeps issued tokens in process memory, not "
                                                 "its tokens table: unknown to the other controller, "
                                                 "lost at restart"),
+    "migration-unscoped-update": Defect(
+        "schema-migration", "split_floating_address's UPDATE lost its WHERE: every row of a batch "
+                            "gets the last migrated row's floating address"),
+    "reads-new-columns-only": Defect(
+        "schema-migration", "the 1.1 data layer reads the floating address from the new columns only "
+                            "(the fallback to floating_address dropped): servers not yet migrated have "
+                            "no address until the online data migration runs"),
+    "legacy-address-unwritten": Defect(
+        "rollback", "1.1 writes the floating address of the servers it creates to the new columns "
+                    "only: after a rollback 1.0 sees no address for them"),
+    "migration-clears-legacy": Defect(
+        "rollback", "split_floating_address moves instead of copying: it clears floating_address, "
+                    "so after a rollback 1.0 sees no address for every migrated server"),
+    "isolation-index-unfixed": Defect(
+        "security-fix", "the 1.1.1 fix scopes GET /servers/detail again but not GET /servers"),
+    "all-tenants-unchecked": Defect(
+        "security-fix", "the 1.1.1 fix restores the project scope but drops the admin check on "
+                        "all_tenants: a member's ?all_tenants=1 lists every project's servers"),
 }
 
 

@@ -90,12 +90,12 @@ def cmd_db_sync(engine: Engine, release: Release, _args: argparse.Namespace) -> 
     return OK
 
 
-def _run_batches(engine: Engine, max_count: int | None) -> int:
+def _run_batches(engine: Engine, max_count: int | None, release: Release | None = None) -> int:
     """nova-manage semantics; prints a (migration, found, done) table."""
     totals: dict[str, list[int]] = {name: [0, 0] for name in online_migrations.MIGRATIONS}
     code = OK
     while True:
-        batch = online_migrations.run(engine, max_count or DEFAULT_BATCH)
+        batch = online_migrations.run(engine, max_count or DEFAULT_BATCH, release)
         for name, (found, done) in batch.items():
             totals[name][0] += found
             totals[name][1] += done
@@ -114,14 +114,14 @@ def _run_batches(engine: Engine, max_count: int | None) -> int:
     return code
 
 
-def cmd_db_online(engine: Engine, _release: Release, args: argparse.Namespace) -> int:
+def cmd_db_online(engine: Engine, release: Release, args: argparse.Namespace) -> int:
     if args.max_count is not None and args.max_count <= 0:
         raise ManageError("--max-count must be a positive integer")
-    return _run_batches(engine, args.max_count)
+    return _run_batches(engine, args.max_count, release)
 
 
-def cmd_db_migrate(engine: Engine, _release: Release, _args: argparse.Namespace) -> int:
-    return _run_batches(engine, None)
+def cmd_db_migrate(engine: Engine, release: Release, _args: argparse.Namespace) -> int:
+    return _run_batches(engine, None, release)
 
 
 def upgrade_checks(engine: Engine, release: Release) -> list[tuple[str, int, str]]:

@@ -21,6 +21,7 @@ from minicloud.api import views
 from minicloud.api.app import ApiRequest, ComputeApp, bool_param, paginate
 from minicloud.api.microversion import APIVersion
 from minicloud.db import api as db
+from minicloud.defects import has_defect
 from minicloud.web import HTTPError, Response
 
 IMAGE_CHECK_CACHE_SECONDS = 300.0
@@ -114,19 +115,22 @@ def create_server(app: ComputeApp, request: ApiRequest) -> Response:
     return Response(202, {"server": summary}, {"Location": summary["links"][0]["href"]})
 
 
-def _visible_instances(app: ComputeApp, request: ApiRequest) -> list[dict[str, Any]]:
+def _visible_instances(app: ComputeApp, request: ApiRequest, detail: bool) -> list[dict[str, Any]]:
     """The instances this caller may list, after the query's filters."""
     context, query = request.context, request.query
+    release = app.config.release
     all_tenants = bool_param(query.get("all_tenants"), "all_tenants") if "all_tenants" in query else False
-    if all_tenants and not context.is_admin:
+    if all_tenants and not context.is_admin and not has_defect(release, "all-tenants-unchecked"):
         raise HTTPError(403, "Policy doesn't allow os_compute_api:servers:detail:get_all_tenants "
                              "to be performed.", "forbidden")
     project_id: str | None = context.project_id
     requested_project = query.get("project_id") or query.get("tenant_id")
     if all_tenants or (context.is_admin and requested_project):
         project_id = requested_project
-    if app.config.release.security_defect and not context.is_admin:
+    if release.security_defect and not context.is_admin:
         project_id = None  # release 1.1's defect: the project scope is lost for non-admins
+    if has_defect(release, "isolation-index-unfixed") and not detail and not context.is_admin:
+        project_id = None  # the fix went into the detail listing only
     host = query.get("host") if context.is_admin else None  # Nova ignores host for non-admins
     instances = db.instance_list(app.engine, project_id=project_id, host=host)
     if "name" in query:
@@ -160,7 +164,7 @@ def _detail_context(app: ComputeApp, request: ApiRequest) -> dict[str, Any]:
 
 
 def list_servers(app: ComputeApp, request: ApiRequest, detail: bool) -> dict[str, Any]:
-    instances = _visible_instances(app, request)
+    instances = _visible_instances(app, request, detail)
     path = "servers/detail" if detail else "servers"
     page, links = paginate(instances, request.query, "uuid",
                            lambda marker, limit: f"{app.base_url}/{path}?limit={limit}&marker={marker}")

@@ -18,8 +18,9 @@ from typing import Any, TypeVar
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from minicloud.db import columns, invalidate_columns, reading, writing
+from minicloud.db import _engine_release, columns, invalidate_columns, reading, writing
 from minicloud.db.models import table
+from minicloud.defects import has_defect
 
 T = TypeVar("T")
 
@@ -70,10 +71,15 @@ def _retry_on_schema_change(engine: Engine, work: Callable[[], T]) -> T:
 
 # -- instances ----------------------------------------------------------------
 
-def _instance_row_to_dict(row: Any) -> dict[str, Any]:
+def _reads_legacy_address(engine: Engine) -> bool:
+    """Whether reads fall back to ``floating_address`` for rows not migrated yet."""
+    return not has_defect(_engine_release.get(engine), "reads-new-columns-only")
+
+
+def _instance_row_to_dict(row: Any, legacy_fallback: bool = True) -> dict[str, Any]:
     data = row._mapping
     ip, port = data.get("floating_ip"), data.get("floating_port")
-    if port is None and data.get("floating_address"):
+    if port is None and legacy_fallback and data.get("floating_address"):
         ip, _, port_text = str(data["floating_address"]).rpartition(":")
         port = int(port_text) if port_text.isdigit() else None
     result = {key: data.get(key) for key in INSTANCE_KEYS}
@@ -105,7 +111,8 @@ def _instance_write_values(engine: Engine, conn: Connection, values: dict[str, A
         if "floating_ip" in present:
             out["floating_ip"] = ip
             out["floating_port"] = port
-        if "floating_address" in present:
+        if "floating_address" in present and not has_defect(_engine_release.get(engine),
+                                                              "legacy-address-unwritten"):
             # Keep the 1.0 form filled while 1.0 code may still read it.
             out["floating_address"] = f"{ip}:{port}" if ip and port is not None else None
     return out
@@ -116,7 +123,7 @@ def _instance_get(engine: Engine, conn: Connection, uuid: str) -> dict[str, Any]
     row = conn.execute(sa.select(instances).where(instances.c.uuid == uuid)).first()
     if row is None:
         raise NotFound("instance", uuid)
-    return _instance_row_to_dict(row)
+    return _instance_row_to_dict(row, _reads_legacy_address(engine))
 
 
 def instance_create(engine: Engine, values: dict[str, Any]) -> dict[str, Any]:
@@ -155,7 +162,7 @@ def instance_list(engine: Engine, project_id: str | None = None, host: str | Non
             query = query.where(instances.c.vm_state != "deleted")
         query = query.order_by(instances.c.created_at.desc(), instances.c.uuid.desc())
         with reading(engine) as conn:
-            return [_instance_row_to_dict(r) for r in conn.execute(query)]
+            return [_instance_row_to_dict(r, _reads_legacy_address(engine)) for r in conn.execute(query)]
     return _retry_on_schema_change(engine, work)
 
 

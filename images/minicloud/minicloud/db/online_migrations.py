@@ -10,6 +10,7 @@ contracted) has nothing to do.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
@@ -17,12 +18,15 @@ from sqlalchemy.engine import Engine
 from minicloud.db import present_columns as columns
 from minicloud.db import writing
 from minicloud.db.models import table
+from minicloud.defects import has_defect
 
-Migration = Callable[[Engine, int], tuple[int, int]]
+#: (engine, max_count, release running the migration or None) -> (found, done)
+Migration = Callable[[Engine, int, Any], tuple[int, int]]
 
 
-def split_floating_address(engine: Engine, max_count: int) -> tuple[int, int]:
-    """Fill instances.floating_ip/floating_port from floating_address "ip:port"."""
+def split_floating_address(engine: Engine, max_count: int, release: Any = None) -> tuple[int, int]:
+    """Fill instances.floating_ip/floating_port from floating_address "ip:port" (a copy: 1.0 code
+    reads floating_address until contract drops it, also after a rollback)."""
     present = columns(engine, "instances")
     if not {"floating_address", "floating_ip", "floating_port"} <= present:
         return 0, 0
@@ -38,13 +42,18 @@ def split_floating_address(engine: Engine, max_count: int) -> tuple[int, int]:
             ip, _, port = str(address).rpartition(":")
             if not port.isdigit():
                 continue  # unparseable: left for an operator, counted as found not done
-            conn.execute(sa.update(instances).where(instances.c.uuid == uuid)
-                         .values(floating_ip=ip, floating_port=int(port)))
+            update = sa.update(instances)
+            if not has_defect(release, "migration-unscoped-update"):
+                update = update.where(instances.c.uuid == uuid)
+            values: dict[str, Any] = {"floating_ip": ip, "floating_port": int(port)}
+            if has_defect(release, "migration-clears-legacy"):
+                values["floating_address"] = None  # "moved" to the new columns
+            conn.execute(update.values(**values))
             done += 1
     return len(rows), done
 
 
-def copy_service_topic(engine: Engine, max_count: int) -> tuple[int, int]:
+def copy_service_topic(engine: Engine, max_count: int, release: Any = None) -> tuple[int, int]:
     """Fill services.binary from services.topic."""
     if not {"topic", "binary"} <= columns(engine, "services"):
         return 0, 0
@@ -66,15 +75,16 @@ MIGRATIONS: dict[str, tuple[Migration, str]] = {
 }
 
 
-def run(engine: Engine, max_count: int) -> dict[str, tuple[int, int]]:
-    """One batch: at most ``max_count`` rows in total; (found, done) per migration."""
+def run(engine: Engine, max_count: int, release: Any = None) -> dict[str, tuple[int, int]]:
+    """One batch: at most ``max_count`` rows in total; (found, done) per migration. ``release``
+    is the release of the code running it (manage's)."""
     results: dict[str, tuple[int, int]] = {}
     budget = max_count
     for name, (migration, _) in MIGRATIONS.items():
         if budget <= 0:
             results[name] = (0, 0)
             continue
-        found, done = migration(engine, budget)
+        found, done = migration(engine, budget, release)
         budget -= done
         results[name] = (found, done)
     return results
