@@ -110,13 +110,23 @@ class RunState:
         return cls(hosts=hosts, **raw)
 
 
-def list_runs() -> list[RunState]:
+def list_runs(root: Path | None = None) -> list[RunState]:
+    """The runs recorded under ``root`` (default: this results root), by run id."""
     runs = []
-    root = results_root()
+    root = root or results_root()
     if root.is_dir():
         for path in sorted(root.glob("*/run.json")):
-            try:
-                runs.append(RunState.load(path.parent.name))
-            except UsageError:
+            if root == results_root():
+                try:
+                    runs.append(RunState.load(path.parent.name))
+                except UsageError:
+                    continue
+                continue
+            try:  # another results root (status --machine-wide): read, never written from here
+                raw = json.loads(path.read_text())
+                runs.append(RunState(run_id=raw["run_id"], backend=raw["backend"],
+                                     cloud=raw.get("cloud", "minicloud"), status=raw.get("status", "?"),
+                                     endpoints=raw.get("endpoints", {}), created=raw.get("created", 0.0)))
+            except (OSError, ValueError, KeyError, TypeError):
                 continue
     return runs
