@@ -31,12 +31,16 @@ def root_tag() -> str:
     return str(results_root())
 
 
-@dataclass(frozen=True, order=True)
+@dataclass(frozen=True)
 class Owner:
     """A tagged object's owner: (results root or None for an untagged one, run id)."""
 
     root: str | None
     run_id: str
+
+    def sort_key(self) -> tuple[bool, str, str]:
+        """Roots in path order, the untagged last."""
+        return (self.root is None, self.root or "", self.run_id)
 
     @property
     def root_label(self) -> str:

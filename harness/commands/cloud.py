@@ -173,13 +173,13 @@ def down(run_id: str | None, all_runs: bool, machine_wide: bool) -> None:
         where = "every results root on this machine" if machine_wide else f"results root {root}"
         click.echo(f"stopped {len(pids)} processes and removed {containers} of the runs of {where}")
         if not machine_wide:
-            others = sorted({o for o in _owners(with_docker=True) if o.root != root})
+            others = {o for o in _owners(with_docker=True) if o.root != root}
             if others:
                 click.echo(f"left alone: {len(others)} runs of other results roots or of an older "
                            "rollgate (see `rollgate status --machine-wide`; `rollgate down --machine-wide` "
                            "stops them)")
         else:
-            for owner in sorted(o for o in owners if o.root is None):
+            for owner in sorted((o for o in owners if o.root is None), key=Owner.sort_key):
                 click.echo(f"  also stopped run {owner.run_id}, which carried no results root "
                            "(an older rollgate)")
         return
@@ -337,7 +337,7 @@ def _status_machine_wide(as_json: bool) -> None:
                         "status": state.status if state else "no run.json",
                         "backend": state.backend if state else None,
                         "cloud": state.cloud if state else None, "found": live.get(run, [])})
-    for owner, found in sorted(owners.items()):
+    for owner, found in sorted(owners.items(), key=lambda item: item[0].sort_key()):
         if owner.root is None:
             out.append({"results_root": None, "run_id": owner.run_id, "status": "untagged",
                         "backend": None, "cloud": None, "found": found})
