@@ -212,3 +212,30 @@ def test_plan_and_run_agree_on_every_mutated_scenario(text: bytes) -> None:
             return
         event("refused")
         _assert_same_refusal(path, Path(tmp) / "results")
+
+
+def test_run_without_a_scenario_runs_the_repositorys_default_from_any_directory(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    seen: list[Any] = []
+
+    def stand_in(run: Any, *args: Any, **kwargs: Any) -> Any:
+        seen.append(run)
+        raise _Deployed
+
+    monkeypatch.setattr(run_command, "run_gate", stand_in)
+    monkeypatch.chdir(tmp_path)  # no scenarios/ here
+    monkeypatch.setenv("ROLLGATE_RESULTS", str(tmp_path / "results"))
+    result = CliRunner().invoke(main, ["run"])
+    assert isinstance(result.exception, _Deployed), result.output
+    assert seen[0].scenario.path == str(ROOT / "scenarios" / "rolling-upgrade.yaml")
+    help_text = " ".join(CliRunner().invoke(main, ["run", "--help"]).output.split())
+    assert "Without SCENARIO, the default gate: scenarios/rolling-upgrade.yaml of the repository" in help_text
+
+
+def test_run_without_a_scenario_says_so_when_the_default_is_missing(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(run_command, "DEFAULT_SCENARIO", tmp_path / "scenarios" / "rolling-upgrade.yaml")
+    result = CliRunner().invoke(main, ["run"])
+    assert result.exit_code == 2
+    assert result.stderr.startswith("rollgate: error: SCENARIO: not given, and the default ")
+    assert result.stderr.count("\n") == 1
