@@ -26,6 +26,17 @@ LABEL_ROOT = "rollgate.results-root"
 NO_ROOT = "(no results root: an older rollgate)"
 
 
+def within(tag: str | None, root: str | None, nested: bool = False) -> bool:
+    """Whether an object tagged with results root ``tag`` belongs to ``root`` (None: to any
+    root, and to none); with ``nested``, also the roots below it (``rollgate matrix`` and
+    ``rollgate catalog`` give their runs ``<root>/matrix/runs`` and ``<root>/catalog/runs``)."""
+    if root is None:
+        return True
+    if tag is None:
+        return False
+    return tag == root or (nested and tag.startswith(root.rstrip("/") + "/"))
+
+
 def root_tag() -> str:
     """The results-root tag of what this process creates now."""
     return str(results_root())

@@ -19,7 +19,7 @@ from typing import Any
 
 from harness.errors import DeployError, ValidationError
 from harness.images import HAPROXY_TAG, POSTGRES_TAG, minicloud_tag
-from harness.ownership import LABEL_ROOT, Owner, root_tag
+from harness.ownership import LABEL_ROOT, Owner, root_tag, within
 
 LOG = logging.getLogger(__name__)
 
@@ -231,17 +231,19 @@ def check_scenario_images(scenario: Any, client: Any) -> None:
 
 # -- reaping ---------------------------------------------------------------------------------
 
-def reap(client: Any, run_id: str | None, rounds: int = 3, *, root: str | None) -> dict[str, int]:
+def reap(client: Any, run_id: str | None, rounds: int = 3, *, root: str | None,
+         nested: bool = False) -> dict[str, int]:
     """Remove every container, volume and network of a run (or of every run) of the results
     root ``root`` (of every root, an older rollgate's unlabelled ones included, when None) by
-    label. ``root`` is required so that every caller says whose objects it may remove.
+    label (with ``nested``, also the roots below ``root``: a matrix's or a catalog's runs).
+    ``root`` is required so that every caller says whose objects it may remove.
 
     Repeated until a listing finds nothing (at most ``rounds``): a create request a
     killed ``rollgate up`` had in flight completes in the engine after the first listing.
     """
     counts = {"containers": 0, "volumes": 0, "networks": 0}
     for _ in range(rounds):
-        found = _reap_once(client, run_id, root)
+        found = _reap_once(client, run_id, root, nested)
         for kind, count in found.items():
             counts[kind] += count
         if not any(found.values()):
@@ -249,13 +251,18 @@ def reap(client: Any, run_id: str | None, rounds: int = 3, *, root: str | None) 
     return counts
 
 
-def _reap_once(client: Any, run_id: str | None, root: str | None) -> dict[str, int]:
+def _reap_once(client: Any, run_id: str | None, root: str | None, nested: bool) -> dict[str, int]:
     import docker
 
     counts = {"containers": 0, "volumes": 0, "networks": 0}
-    filters = label_filter(run_id, root)
+    # A prefix is no Docker filter: with ``nested``, list every root's and keep those below ``root``.
+    filters = label_filter(run_id, None if nested else root)
+
+    def mine(items: list[Any]) -> list[Any]:
+        return [i for i in items if not nested or within(_labels_of(i).get(LABEL_ROOT), root, nested)]
+
     # Dependent containers (sharing a netns) first, then their anchors.
-    containers = client.containers.list(all=True, filters=filters)
+    containers = mine(client.containers.list(all=True, filters=filters))
 
     def remove(container: Any) -> int:
         try:
@@ -273,7 +280,7 @@ def _reap_once(client: Any, run_id: str | None, root: str | None) -> dict[str, i
         batch = [c for c in containers if (c.labels.get(LABEL_SERVICE) == "netns") == anchors]
         with concurrent.futures.ThreadPoolExecutor(max_workers=8, thread_name_prefix="reap") as pool:
             counts["containers"] += sum(pool.map(remove, batch))
-    for volume in client.volumes.list(filters=filters):
+    for volume in mine(client.volumes.list(filters=filters)):
         try:
             volume.remove(force=True)
             counts["volumes"] += 1
@@ -281,7 +288,7 @@ def _reap_once(client: Any, run_id: str | None, root: str | None) -> dict[str, i
             pass
         except docker.errors.APIError as exc:
             LOG.warning("removing volume %s: %s", volume.name, exc)
-    for network in client.networks.list(filters=filters):
+    for network in mine(client.networks.list(filters=filters)):
         try:
             network.remove()
             counts["networks"] += 1

@@ -18,7 +18,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness.ownership import ROOT_ENV, RUN_ENV, Owner, root_tag
+from harness.ownership import ROOT_ENV, RUN_ENV, Owner, root_tag, within
 
 HOST_ENV = "ROLLGATE_HOST"
 SERVICE_ENV = "ROLLGATE_SERVICE"
@@ -121,26 +121,27 @@ def tagged_processes() -> list[TaggedProcess]:
 
 
 def tagged_pids(run_id: str | None = None, host: str | None = None,
-                service: str | None = None, *, root: str | None = None) -> list[int]:
+                service: str | None = None, *, root: str | None = None, nested: bool = False) -> list[int]:
     """Pids whose environment carries the run tag (any run when ``run_id`` is None), of the
-    results root ``root`` (any root, and untagged processes of an older rollgate, when None)."""
+    results root ``root`` (and the roots below it, with ``nested``; any root, and untagged
+    processes of an older rollgate, when None)."""
     return [p.pid for p in tagged_processes()
             if (run_id is None or p.owner.run_id == run_id)
-            and (root is None or p.owner.root == root)
+            and within(p.owner.root, root, nested)
             and (host is None or p.host == host)
             and (service is None or p.service == service)]
 
 
 def reap(run_id: str | None, host: str | None = None, timeout: float = 10.0, *,
-         root: str | None) -> list[int]:
+         root: str | None, nested: bool = False) -> list[int]:
     """Stop every tagged process of a run (or of every run) of the results root ``root``
     (of every root, untagged ones included, when None); return what was found. ``root`` is
     required so that every caller says whose processes it may stop."""
-    pids = tagged_pids(run_id, host, root=root)
+    pids = tagged_pids(run_id, host, root=root, nested=nested)
     if pids:
         stop_pids(pids, timeout)
     # Processes started while we were stopping (a supervisor restarting one).
-    late = tagged_pids(run_id, host, root=root)
+    late = tagged_pids(run_id, host, root=root, nested=nested)
     for pid in late:
         signal_pid(pid, signal.SIGKILL)
     wait_gone(late, 5.0)

@@ -24,7 +24,7 @@ from harness.clouds.openstack import check_release as check_openstack_release
 from harness.clouds.openstack_deploy import deploy_openstack, service_health
 from harness.deploy import all_in_one, deploy
 from harness.errors import UsageError
-from harness.ownership import NO_ROOT, Owner, root_tag
+from harness.ownership import NO_ROOT, Owner, root_tag, within
 from harness.runstate import RunState, check_run_id, list_runs, new_run_id, results_root
 from harness.timeline import FAULT, Timeline
 from harness.waiting import http_ok
@@ -146,8 +146,10 @@ MACHINE_WIDE_HELP = ("every rollgate run on this machine: of every results root,
 @click.command()
 @click.argument("run_id", required=False)
 @click.option("--all", "all_runs", is_flag=True,
-              help="Stop every run of this results root ($ROLLGATE_RESULTS or ./results): the runs "
-                   "whose processes and Docker objects carry its path; other roots' runs are left alone.")
+              help="Stop every run of this results root ($ROLLGATE_RESULTS or ./results) and of the "
+                   "roots below it (the runs `rollgate matrix` and `rollgate catalog` put there): the "
+                   "runs whose processes and Docker objects carry its path; other roots' runs are left "
+                   "alone.")
 @click.option("--machine-wide", is_flag=True, help=f"Stop {MACHINE_WIDE_HELP}.")
 def down(run_id: str | None, all_runs: bool, machine_wide: bool) -> None:
     """Stop everything of a run (also one whose `up` was killed).
@@ -164,16 +166,17 @@ def down(run_id: str | None, all_runs: bool, machine_wide: bool) -> None:
     if all_runs or machine_wide:
         scope = None if machine_wide else root
         owners = _owners(with_docker=machine_wide)
-        pids = procutil.reap(None, root=scope)
-        containers = _reap_docker(None, scope)
+        pids = procutil.reap(None, root=scope, nested=True)
+        containers = _reap_docker(None, scope, nested=True)
         for state in list_runs():
             if state.status != "down":
                 state.status = "down"
                 state.save()
-        where = "every results root on this machine" if machine_wide else f"results root {root}"
+        where = ("every results root on this machine" if machine_wide
+                 else f"results root {root} and the roots below it")
         click.echo(f"stopped {len(pids)} processes and removed {containers} of the runs of {where}")
         if not machine_wide:
-            others = {o for o in _owners(with_docker=True) if o.root != root}
+            others = {o for o in _owners(with_docker=True) if not within(o.root, root, nested=True)}
             if others:
                 click.echo(f"left alone: {len(others)} runs of other results roots or of an older "
                            "rollgate (see `rollgate status --machine-wide`; `rollgate down --machine-wide` "
@@ -235,13 +238,13 @@ def _docker_or_none(timeout: int = 60) -> Any:
     return client
 
 
-def _reap_docker(run_id: str | None, root: str | None) -> str:
+def _reap_docker(run_id: str | None, root: str | None, nested: bool = False) -> str:
     """Remove a run's (or every run's) containers, volumes and networks by label, of the
     results root ``root`` (of any, when None), when there is a Docker engine."""
     client = _docker_or_none()
     if client is None:
         return "nothing in Docker"
-    counts = reap(client, run_id, root=root)
+    counts = reap(client, run_id, root=root, nested=nested)
     if not any(counts.values()):
         return "nothing in Docker"
     return ", ".join(f"{n} {kind}" for kind, n in counts.items())

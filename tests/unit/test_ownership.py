@@ -140,6 +140,15 @@ def test_docker_reap_of_one_root_removes_only_its_objects() -> None:
     assert f"{LABEL_ROOT}=/a" in engine.containers.filters[0]["label"]
     engine.reap_round()
     assert res.owners(engine) == {Owner("/b", "r2"): 1, Owner(None, "r3"): 1}
+    nested = _Item({"rollgate.managed": "true", "rollgate.run": "r4", LABEL_ROOT: "/b/matrix/runs"},
+                   container=True)
+    sibling = _Item({"rollgate.managed": "true", "rollgate.run": "r5", LABEL_ROOT: "/bc"}, container=True)
+    engine.containers.items += [nested, sibling]
+    res.reap(engine, None, rounds=1, root="/b", nested=True)  # down --all: this root and those below
+    assert theirs.removed
+    assert nested.removed
+    assert not sibling.removed
+    assert not old.removed
     res.reap(engine, None, rounds=1, root=None)  # machine-wide: every root, and none
     assert theirs.removed
     assert old.removed
@@ -154,15 +163,19 @@ def test_down_all_stops_this_roots_runs_and_says_what_it_left(
         tmp_path: Path, run_id: str, monkeypatch: pytest.MonkeyPatch,
         spawned: list[subprocess.Popen[bytes]], no_docker: None) -> None:
     mine = _spawn_in(tmp_path / "a", run_id, monkeypatch, spawned)
+    matrix = _spawn_in(tmp_path / "a" / "matrix" / "runs", run_id + "-m", monkeypatch, spawned)
     theirs = _spawn_in(tmp_path / "b", run_id + "-b", monkeypatch, spawned)
+    sibling = _spawn_in(tmp_path / "ab", run_id + "-ab", monkeypatch, spawned)  # a prefix, not below
     monkeypatch.setenv("ROLLGATE_RESULTS", str(tmp_path / "a"))
     out = CliRunner().invoke(main, ["down", "--all"])
     assert out.exit_code == 0, out.output
-    assert f"of the runs of results root {(tmp_path / 'a').resolve()}" in out.output
+    assert f"of the runs of results root {(tmp_path / 'a').resolve()} and the roots below it" in out.output
     assert "left alone:" in out.output
     assert "down --machine-wide" in out.output
     assert not procutil.alive(mine)
+    assert not procutil.alive(matrix)  # a matrix's or catalog's runs live in roots below this one
     assert procutil.alive(theirs)
+    assert procutil.alive(sibling)
 
 
 @pytest.mark.parametrize("args", [[], ["--all", "--machine-wide"], ["x", "--all"]])
