@@ -23,7 +23,7 @@ RUN_ENV = "ROLLGATE_RUN_ID"
 ROOT_ENV = "ROLLGATE_RESULTS_ROOT"
 LABEL_ROOT = "rollgate.results-root"
 #: how status and down name the owner of an object without a results-root tag
-NO_ROOT = "(no results root: an older rollgate)"
+NO_ROOT = "no results root (an older rollgate)"
 
 
 def within(tag: str | None, root: str | None, nested: bool = False) -> bool:

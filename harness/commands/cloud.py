@@ -154,10 +154,10 @@ MACHINE_WIDE_HELP = ("every rollgate run on this machine: of every results root,
 def down(run_id: str | None, all_runs: bool, machine_wide: bool) -> None:
     """Stop everything of a run (also one whose `up` was killed).
 
-    Runs belong to the results root they were started with (``$ROLLGATE_RESULTS``
-    or ``./results``, resolved): ``down ID`` and ``down --all`` touch only this
-    root's processes, containers, networks and volumes. ``--machine-wide`` stops
-    every rollgate run on the machine (e.g. a CI node's post-run cleanup).
+    Runs belong to the results root they were started with ($ROLLGATE_RESULTS
+    or ./results, resolved): `down ID` and `down --all` touch only this root's
+    processes, containers, networks and volumes, and say what they left.
+    `--machine-wide` stops every rollgate run on the machine, whoever started it.
     """
     if sum((bool(run_id), all_runs, machine_wide)) != 1:
         raise UsageError("give one of RUN_ID, --all (this results root's runs) or --machine-wide "
@@ -321,8 +321,8 @@ def status(run_id: str | None, as_json: bool, machine_wide: bool) -> None:
     if not run_id:
         elsewhere = {o for o in _owners(with_docker=False) if o.root != str(root)}
         if elsewhere:
-            click.echo(f"({len(elsewhere)} runs of other results roots have processes on this machine: "
-                       "`rollgate status --machine-wide`)")
+            click.echo(f"({len(elsewhere)} runs of other results roots, or of an older rollgate, have "
+                       "processes on this machine: `rollgate status --machine-wide`)")
 
 
 def _status_machine_wide(as_json: bool) -> None:
@@ -353,13 +353,13 @@ def _status_machine_wide(as_json: bool) -> None:
         entries = [r for r in out if r["results_root"] == shown]
         if not entries:
             continue
-        click.echo(f"results root {shown if shown is not None else NO_ROOT}:")
+        click.echo(f"results root {shown}:" if shown is not None else f"{NO_ROOT}:")
         for entry in entries:
             where = f" ({entry['cloud']} on {entry['backend']})" if entry["backend"] else ""
             click.echo(f"  {entry['run_id']}  {entry['status']}{where}  "
                        f"{', '.join(entry['found']) or 'nothing running'}")
     if any(r["results_root"] is None for r in out):
-        click.echo(f"runs under {NO_ROOT} belong to no results root: only "
+        click.echo(f"runs with {NO_ROOT} belong to no root: `rollgate down --all` leaves them, only "
                    "`rollgate down --machine-wide` stops them")
 
 

@@ -213,5 +213,5 @@ def test_status_machine_wide_lists_untagged_runs_apart(
     assert entry == {"results_root": None, "run_id": run_id, "status": "untagged", "backend": None,
                      "cloud": None, "found": ["1 processes"]}
     text = CliRunner().invoke(main, ["status", "--machine-wide"]).output
-    assert f"results root {NO_ROOT}:" in text
-    assert "only `rollgate down --machine-wide` stops them" in text
+    assert f"\n{NO_ROOT}:\n" in text
+    assert "`rollgate down --all` leaves them, only `rollgate down --machine-wide` stops them" in text
