@@ -3,6 +3,7 @@ other's containers, networks and volumes (tests/integration/test_results_roots.p
 process-backend twin)."""
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import subprocess
@@ -37,6 +38,12 @@ def test_down_all_in_one_results_root_leaves_the_others_containers(tmp_path: Pat
         assert left["networks"]
         (container, *_) = engine.containers.list(all=True, filters={"label": f"rollgate.run={theirs}"})
         assert container.labels[LABEL_ROOT] == str(second.resolve())
+        wide = json.loads(_rollgate(first, "status", "--machine-wide", "--json").stdout)
+        found = {(e["results_root"], e["run_id"]): e for e in wide}
+        for root, run_id in ((first, mine), (second, theirs)):
+            entry = found[(str(root.resolve()), run_id)]
+            assert entry["status"] == "up"
+            assert any(f.endswith("docker objects") for f in entry["found"]), entry
 
         down = _rollgate(first, "down", "--all")
         assert down.returncode == 0, down.stderr
