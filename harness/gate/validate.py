@@ -37,14 +37,17 @@ class Runnable:
 
 
 def check_schedulable(scenario: Scenario) -> None:
-    """A minicloud topology needs a controller (the API, the scheduler) and a compute host (where
-    the resource and traffic servers go): without either, a run would deploy and then time out
-    waiting for servers to become ACTIVE. (An openstack topology is the profile's: always both.)"""
+    """A minicloud topology needs a controller (the API, the scheduler), a compute host (where
+    the resource and traffic servers go) and a network host (every compute agent asks the network
+    service for ports and floating IPs): without one, a run would deploy and then end ERROR on a
+    timeout whose cause is only in a service's log. (An openstack topology is the profile's.)"""
     if scenario.cloud != "minicloud":
         return
     for role, why in (("controller", "nothing would serve the API or schedule a server"),
                       ("compute", "no server could be scheduled (the resources and the traffic boot "
-                                  "servers)")):
+                                  "servers)"),
+                      ("network", "compute agents cannot start without the network service (ports, "
+                                  "floating IPs)")):
         if not scenario.topology.with_role(role):
             raise ValidationError(scenario.path, "topology.hosts",
                                   f"no host has the {role} role: {why}; add a host with roles: [{role}]")

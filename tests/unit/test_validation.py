@@ -99,6 +99,8 @@ CASES: dict[str, tuple[Any, str]] = {
                    "topology.hosts: no host has the compute role: no server could be scheduled"),
     "no controller": (_with_hosts(BASE, lambda role: role != "controller"),
                       "topology.hosts: no host has the controller role"),
+    "no network": (_with_hosts(BASE, lambda role: role != "network"),
+                   "topology.hosts: no host has the network role: compute agents cannot start"),
     "no upgrade": ({**{k: v for k, v in BASE.items() if k != "upgrade"}, "topology": {"release": "1.0"}},
                    "upgrade: missing"),
 }
@@ -177,7 +179,7 @@ def broken_scenarios(draw: st.DrawFn) -> bytes:
         where = draw(st.sampled_from(mappings))
         _set(raw, (*where, "x-" + draw(st.text("abcdefgh", min_size=1, max_size=5))), draw(JUNK))
     elif kind == "drop-role":
-        gone = draw(st.sampled_from(["compute", "controller"]))
+        gone = draw(st.sampled_from(["compute", "controller", "network"]))
         raw = _with_hosts(raw, lambda role: role != gone)
     text = yaml.safe_dump(raw, sort_keys=False).encode()
     if kind == "duplicate":
