@@ -130,3 +130,22 @@ def list_runs(root: Path | None = None) -> list[RunState]:
             except (OSError, ValueError, KeyError, TypeError):
                 continue
     return runs
+
+
+def mark_down(root: Path) -> int:
+    """Record every run under ``root`` and the roots below it (``<root>/matrix/runs/<id>``,
+    ``<root>/catalog/runs/<id>``) as down, after ``down --all`` stopped them; how many changed."""
+    changed = 0
+    for path in sorted([*root.glob("*/run.json"), *root.glob("*/runs/*/run.json")]):
+        try:
+            raw = json.loads(path.read_text())
+            if raw.get("status") == "down":
+                continue
+            raw["status"] = "down"
+            tmp = path.with_suffix(".json.tmp")
+            tmp.write_text(json.dumps(raw, indent=2, sort_keys=True))
+            os.replace(tmp, path)
+            changed += 1
+        except (OSError, ValueError, AttributeError):
+            continue
+    return changed

@@ -25,7 +25,7 @@ from harness.clouds.openstack_deploy import deploy_openstack, service_health
 from harness.deploy import all_in_one, deploy
 from harness.errors import UsageError
 from harness.ownership import NO_ROOT, Owner, root_tag, within
-from harness.runstate import RunState, check_run_id, list_runs, new_run_id, results_root
+from harness.runstate import RunState, check_run_id, list_runs, mark_down, new_run_id, results_root
 from harness.timeline import FAULT, Timeline
 from harness.waiting import http_ok
 
@@ -168,10 +168,7 @@ def down(run_id: str | None, all_runs: bool, machine_wide: bool) -> None:
         owners = _owners(with_docker=machine_wide)
         pids = procutil.reap(None, root=scope, nested=True)
         containers = _reap_docker(None, scope, nested=True)
-        for state in list_runs():
-            if state.status != "down":
-                state.status = "down"
-                state.save()
+        mark_down(results_root())
         where = ("every results root on this machine" if machine_wide
                  else f"results root {root} and the roots below it")
         click.echo(f"stopped {len(pids)} processes and removed {containers} of the runs of {where}")

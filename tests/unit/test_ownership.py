@@ -164,6 +164,7 @@ def test_down_all_stops_this_roots_runs_and_says_what_it_left(
         spawned: list[subprocess.Popen[bytes]], no_docker: None) -> None:
     mine = _spawn_in(tmp_path / "a", run_id, monkeypatch, spawned)
     matrix = _spawn_in(tmp_path / "a" / "matrix" / "runs", run_id + "-m", monkeypatch, spawned)
+    RunState(run_id=run_id + "-m", backend="process", status="up").save()  # in a/matrix/runs
     theirs = _spawn_in(tmp_path / "b", run_id + "-b", monkeypatch, spawned)
     sibling = _spawn_in(tmp_path / "ab", run_id + "-ab", monkeypatch, spawned)  # a prefix, not below
     monkeypatch.setenv("ROLLGATE_RESULTS", str(tmp_path / "a"))
@@ -174,6 +175,8 @@ def test_down_all_stops_this_roots_runs_and_says_what_it_left(
     assert "down --machine-wide" in out.output
     assert not procutil.alive(mine)
     assert not procutil.alive(matrix)  # a matrix's or catalog's runs live in roots below this one
+    recorded = json.loads((tmp_path / "a" / "matrix" / "runs" / f"{run_id}-m" / "run.json").read_text())
+    assert recorded["status"] == "down"
     assert procutil.alive(theirs)
     assert procutil.alive(sibling)
 
