@@ -168,7 +168,8 @@ def down(run_id: str | None, all_runs: bool, machine_wide: bool) -> None:
         owners = _owners(with_docker=machine_wide)
         pids = procutil.reap(None, root=scope, nested=True)
         containers = _reap_docker(None, scope, nested=True)
-        mark_down(results_root())
+        for stopped in {results_root(), *(Path(o.root) for o in owners if machine_wide and o.root)}:
+            mark_down(stopped)  # their run.json files say so (where this user may write)
         where = ("every results root on this machine" if machine_wide
                  else f"results root {root} and the roots below it")
         click.echo(f"stopped {len(pids)} processes and removed {containers} of the runs of {where}")

@@ -218,3 +218,25 @@ def test_status_machine_wide_lists_untagged_runs_apart(
     text = CliRunner().invoke(main, ["status", "--machine-wide"]).output
     assert f"\n{NO_ROOT}:\n" in text
     assert "`rollgate down --all` leaves them, only `rollgate down --machine-wide` stops them" in text
+
+
+def test_down_machine_wide_stops_every_root_and_the_untagged(
+        tmp_path: Path, run_id: str, monkeypatch: pytest.MonkeyPatch,
+        spawned: list[subprocess.Popen[bytes]], no_docker: None) -> None:
+    # The machine is shared: the command sees only this test's processes.
+    real = procutil.tagged_processes
+    monkeypatch.setattr(procutil, "tagged_processes",
+                        lambda: [p for p in real() if p.owner.run_id.startswith(run_id)])
+    mine = _spawn_in(tmp_path / "a", run_id + "-a", monkeypatch, spawned)
+    theirs = _spawn_in(tmp_path / "b", run_id + "-b", monkeypatch, spawned)
+    RunState(run_id=run_id + "-b", backend="process", status="up").save()  # in root b
+    old = _spawn_untagged_root(run_id + "-old", tmp_path, spawned)
+    monkeypatch.setenv("ROLLGATE_RESULTS", str(tmp_path / "a"))
+    out = CliRunner().invoke(main, ["down", "--machine-wide"])
+    assert out.exit_code == 0, out.output
+    assert "stopped 3 processes" in out.output
+    assert f"also stopped run {run_id}-old, which carried no results root" in out.output
+    for pid in (mine, theirs, old):
+        assert not procutil.alive(pid)
+    recorded = json.loads((tmp_path / "b" / f"{run_id}-b" / "run.json").read_text())
+    assert recorded["status"] == "down"
