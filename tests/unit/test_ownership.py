@@ -16,7 +16,7 @@ from click.testing import CliRunner
 from harness.backends import docker_resources as res
 from harness.backends import procutil
 from harness.cli import main
-from harness.commands import cloud as cloud_command
+from harness.commands import runs as runs_command
 from harness.ownership import LABEL_ROOT, NO_ROOT, ROOT_ENV, RUN_ENV, Owner
 from harness.runstate import RunState
 
@@ -156,7 +156,7 @@ def test_docker_reap_of_one_root_removes_only_its_objects() -> None:
 
 @pytest.fixture
 def no_docker(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(cloud_command, "_docker_or_none", lambda timeout=60: None)
+    monkeypatch.setattr(runs_command, "_docker_or_none", lambda timeout=60: None)
 
 
 def test_down_all_stops_this_roots_runs_and_says_what_it_left(
