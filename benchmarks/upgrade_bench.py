@@ -109,7 +109,7 @@ def main() -> int:
         return 0 if max(overhead) <= 0.1 else 1
     finally:
         backend.destroy()
-        procutil.reap(state.run_id)
+        procutil.reap(state.run_id, root=None)
 
 
 if __name__ == "__main__":

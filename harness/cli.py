@@ -46,9 +46,9 @@ def main(verbose: bool) -> None:
 
 
 def _register() -> None:
-    from harness.commands import catalog, cloud, images, matrix, observe, plan, report, run, upgrade
+    from harness.commands import catalog, cloud, images, matrix, observe, plan, report, run, runs, upgrade
 
-    for module in (cloud, images, observe, plan, report, run, matrix, catalog, upgrade):
+    for module in (cloud, runs, images, observe, plan, report, run, matrix, catalog, upgrade):
         for command in module.COMMANDS:
             main.add_command(command)
 

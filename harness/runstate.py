@@ -110,13 +110,42 @@ class RunState:
         return cls(hosts=hosts, **raw)
 
 
-def list_runs() -> list[RunState]:
+def list_runs(root: Path | None = None) -> list[RunState]:
+    """The runs recorded under ``root`` (default: this results root), by run id."""
     runs = []
-    root = results_root()
+    root = root or results_root()
     if root.is_dir():
         for path in sorted(root.glob("*/run.json")):
-            try:
-                runs.append(RunState.load(path.parent.name))
-            except UsageError:
+            if root == results_root():
+                try:
+                    runs.append(RunState.load(path.parent.name))
+                except UsageError:
+                    continue
+                continue
+            try:  # another results root (status --machine-wide): read, never written from here
+                raw = json.loads(path.read_text())
+                runs.append(RunState(run_id=raw["run_id"], backend=raw["backend"],
+                                     cloud=raw.get("cloud", "minicloud"), status=raw.get("status", "?"),
+                                     endpoints=raw.get("endpoints", {}), created=raw.get("created", 0.0)))
+            except (OSError, ValueError, KeyError, TypeError):
                 continue
     return runs
+
+
+def mark_down(root: Path) -> int:
+    """Record every run under ``root`` and the roots below it (``<root>/matrix/runs/<id>``,
+    ``<root>/catalog/runs/<id>``) as down, after ``down --all`` stopped them; how many changed."""
+    changed = 0
+    for path in sorted([*root.glob("*/run.json"), *root.glob("*/runs/*/run.json")]):
+        try:
+            raw = json.loads(path.read_text())
+            if raw.get("status") == "down":
+                continue
+            raw["status"] = "down"
+            tmp = path.with_suffix(".json.tmp")
+            tmp.write_text(json.dumps(raw, indent=2, sort_keys=True))
+            os.replace(tmp, path)
+            changed += 1
+        except (OSError, ValueError, AttributeError):
+            continue
+    return changed

@@ -404,7 +404,7 @@ class DockerBackend(DockerHostOperations, BaseBackend):
                 container = self._find(host, service)
                 if container is not None:
                     self._save_logs(host, service, container)
-        res.reap(self.client, self.run_id)
+        res.reap(self.client, self.run_id, root=str(self.state.directory.parent))
         shutil.rmtree(Path(tempfile.gettempdir()) / f"rollgate-{self.run_id}", ignore_errors=True)
         self.state.status = "down"
         self.state.save()

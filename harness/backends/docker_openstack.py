@@ -272,7 +272,7 @@ class OpenStackContainers:
             release = labels.get(res.LABEL_RELEASE)
             self._save_log(host, service if release in (current, SYSTEM) else f"{service}-{release}",
                            container)
-        counts = res.reap(self.client, self.run_id)
+        counts = res.reap(self.client, self.run_id, root=str(self.state.directory.parent))
         shutil.rmtree(Path(tempfile.gettempdir()) / f"rollgate-{self.run_id}", ignore_errors=True)
         return counts
 

@@ -3,9 +3,10 @@ image checks and reaping by label.
 
 Why by label: ``rollgate up`` may be killed with SIGKILL mid-deploy, before it
 records anything. Every container, network and volume carries
-``rollgate.run=<id>`` and ``rollgate.managed=true`` from the moment it is
-created, so ``rollgate down ID`` (and ``down --all``) find them through the
-Docker API alone, with or without ``run.json``.
+``rollgate.run=<id>``, ``rollgate.results-root=<resolved results root>`` and
+``rollgate.managed=true`` from the moment it is created, so ``rollgate down ID``
+(and ``down --all``, which takes this results root's runs only) find them through
+the Docker API alone, with or without ``run.json`` (``harness.ownership``).
 """
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from typing import Any
 
 from harness.errors import DeployError, ValidationError
 from harness.images import HAPROXY_TAG, POSTGRES_TAG, minicloud_tag
+from harness.ownership import LABEL_ROOT, Owner, root_tag, within
 
 LOG = logging.getLogger(__name__)
 
@@ -38,7 +40,13 @@ SYSTEM_IMAGES = {"postgres": POSTGRES_TAG, "haproxy": HAPROXY_TAG}
 
 
 def run_labels(run_id: str, **extra: str) -> dict[str, str]:
-    return {LABEL_MANAGED: "true", LABEL_RUN: run_id, **extra}
+    """The labels of everything a run creates: managed, its run id and its results root."""
+    return {LABEL_MANAGED: "true", LABEL_RUN: run_id, LABEL_ROOT: root_tag(), **extra}
+
+
+def owner_of(labels: dict[str, str]) -> Owner:
+    """Whose a labelled object is (root None: made by an older rollgate, no root label)."""
+    return Owner(labels.get(LABEL_ROOT), labels.get(LABEL_RUN, ""))
 
 
 def resource_name(run_id: str, *parts: str) -> str:
@@ -51,9 +59,13 @@ def image_for(service: str, release: str) -> str:
     return SYSTEM_IMAGES.get(service) or minicloud_tag(release)
 
 
-def label_filter(run_id: str | None) -> dict[str, list[str]]:
-    """Docker API filter for one run's resources, or for every rollgate run's."""
-    return {"label": [f"{LABEL_RUN}={run_id}" if run_id else LABEL_RUN, f"{LABEL_MANAGED}=true"]}
+def label_filter(run_id: str | None, root: str | None = None) -> dict[str, list[str]]:
+    """Docker API filter for one run's resources, or for every rollgate run's; of the results
+    root ``root`` only, or of any root (and of none: an older rollgate's) when None."""
+    labels = [f"{LABEL_RUN}={run_id}" if run_id else LABEL_RUN, f"{LABEL_MANAGED}=true"]
+    if root is not None:
+        labels.append(f"{LABEL_ROOT}={root}")
+    return {"label": labels}
 
 
 def docker_client() -> Any:
@@ -219,15 +231,19 @@ def check_scenario_images(scenario: Any, client: Any) -> None:
 
 # -- reaping ---------------------------------------------------------------------------------
 
-def reap(client: Any, run_id: str | None, rounds: int = 3) -> dict[str, int]:
-    """Remove every container, volume and network of a run (or of every run) by label.
+def reap(client: Any, run_id: str | None, rounds: int = 3, *, root: str | None,
+         nested: bool = False) -> dict[str, int]:
+    """Remove every container, volume and network of a run (or of every run) of the results
+    root ``root`` (of every root, an older rollgate's unlabelled ones included, when None) by
+    label (with ``nested``, also the roots below ``root``: a matrix's or a catalog's runs).
+    ``root`` is required so that every caller says whose objects it may remove.
 
     Repeated until a listing finds nothing (at most ``rounds``): a create request a
     killed ``rollgate up`` had in flight completes in the engine after the first listing.
     """
     counts = {"containers": 0, "volumes": 0, "networks": 0}
     for _ in range(rounds):
-        found = _reap_once(client, run_id)
+        found = _reap_once(client, run_id, root, nested)
         for kind, count in found.items():
             counts[kind] += count
         if not any(found.values()):
@@ -235,13 +251,18 @@ def reap(client: Any, run_id: str | None, rounds: int = 3) -> dict[str, int]:
     return counts
 
 
-def _reap_once(client: Any, run_id: str | None) -> dict[str, int]:
+def _reap_once(client: Any, run_id: str | None, root: str | None, nested: bool) -> dict[str, int]:
     import docker
 
     counts = {"containers": 0, "volumes": 0, "networks": 0}
-    filters = label_filter(run_id)
+    # A prefix is no Docker filter: with ``nested``, list every root's and keep those below ``root``.
+    filters = label_filter(run_id, None if nested else root)
+
+    def mine(items: list[Any]) -> list[Any]:
+        return [i for i in items if not nested or within(_labels_of(i).get(LABEL_ROOT), root, nested)]
+
     # Dependent containers (sharing a netns) first, then their anchors.
-    containers = client.containers.list(all=True, filters=filters)
+    containers = mine(client.containers.list(all=True, filters=filters))
 
     def remove(container: Any) -> int:
         try:
@@ -259,7 +280,7 @@ def _reap_once(client: Any, run_id: str | None) -> dict[str, int]:
         batch = [c for c in containers if (c.labels.get(LABEL_SERVICE) == "netns") == anchors]
         with concurrent.futures.ThreadPoolExecutor(max_workers=8, thread_name_prefix="reap") as pool:
             counts["containers"] += sum(pool.map(remove, batch))
-    for volume in client.volumes.list(filters=filters):
+    for volume in mine(client.volumes.list(filters=filters)):
         try:
             volume.remove(force=True)
             counts["volumes"] += 1
@@ -267,7 +288,7 @@ def _reap_once(client: Any, run_id: str | None) -> dict[str, int]:
             pass
         except docker.errors.APIError as exc:
             LOG.warning("removing volume %s: %s", volume.name, exc)
-    for network in client.networks.list(filters=filters):
+    for network in mine(client.networks.list(filters=filters)):
         try:
             network.remove()
             counts["networks"] += 1
@@ -278,11 +299,31 @@ def _reap_once(client: Any, run_id: str | None) -> dict[str, int]:
     return counts
 
 
-def leftovers(client: Any, run_id: str | None) -> dict[str, list[str]]:
-    """What of a run still exists (tests and ``down`` assert it is nothing)."""
-    filters = label_filter(run_id)
+def leftovers(client: Any, run_id: str | None, root: str | None = None) -> dict[str, list[str]]:
+    """What of a run still exists (tests and ``down`` assert it is nothing); of any root
+    unless ``root`` is given."""
+    filters = label_filter(run_id, root)
     return {
         "containers": [c.name for c in client.containers.list(all=True, filters=filters)],
         "volumes": [v.name for v in client.volumes.list(filters=filters)],
         "networks": [n.name for n in client.networks.list(filters=filters)],
     }
+
+
+def owners(client: Any) -> dict[Owner, int]:
+    """Every rollgate run with an object in Docker (any root), and how many objects it has."""
+    found: dict[Owner, int] = {}
+    filters = label_filter(None)
+    for listing in (client.containers.list(all=True, filters=filters, ignore_removed=True),
+                    client.volumes.list(filters=filters), client.networks.list(filters=filters)):
+        for item in listing:
+            owner = owner_of(_labels_of(item))
+            found[owner] = found.get(owner, 0) + 1
+    return found
+
+
+def _labels_of(item: Any) -> dict[str, str]:
+    """A container's, volume's or network's labels (containers keep theirs under Config)."""
+    attrs = item.attrs or {}
+    labels = attrs.get("Labels") if "Labels" in attrs else (attrs.get("Config") or {}).get("Labels")
+    return dict(labels or {})

@@ -47,6 +47,7 @@ class ProcessBackend(BaseBackend):
     def __init__(self, state: RunState, database: str | None = None) -> None:
         super().__init__(state.run_id)
         self.state = state
+        self.root = str(state.directory.parent)  # the results root its processes are tagged with
         self.prefix = state.extra.setdefault("subnet", allocate_subnet(state.run_id))
         self.database = database or f"sqlite:///{state.directory / 'cloud.db'}"
         state.extra.setdefault("database", self.database)
@@ -174,7 +175,7 @@ class ProcessBackend(BaseBackend):
 
     def stop_service(self, host: str, service: str, timeout: float = 15.0) -> None:
         svc = self._service(host, service)
-        pids = procutil.tagged_pids(self.run_id, host, service)
+        pids = procutil.tagged_pids(self.run_id, host, service, root=self.root)
         # A hypervisor's instances carry its service tag too: they are not the
         # service and must survive its restart; only the service's own pid goes.
         targets = [svc.pid] if svc.pid else []
@@ -198,7 +199,7 @@ class ProcessBackend(BaseBackend):
         self.start_service(host, service)
 
     def reboot_host(self, host: str) -> None:
-        procutil.reap(self.run_id, host=host, timeout=0.0)
+        procutil.reap(self.run_id, host=host, timeout=0.0, root=self.root)
         for svc in self._host(host).services.values():
             svc.pid = None
         self.state.save()
@@ -269,7 +270,7 @@ class ProcessBackend(BaseBackend):
         return text
 
     def destroy(self) -> None:
-        procutil.reap(self.run_id)
+        procutil.reap(self.run_id, root=self.root)
         for host in self.state.hosts.values():
             for svc in host.services.values():
                 svc.pid = None

@@ -1,10 +1,12 @@
 """Process helpers for the process backend: tagged spawning, graceful stop, reaping.
 
-Every process rollgate starts carries ``ROLLGATE_RUN_ID`` (and
-``ROLLGATE_HOST``) in its environment. Children inherit it, including
-instances a hypervisor starts in their own sessions, so a run can always be
-reaped by scanning ``/proc`` for the tag, even after the ``rollgate`` process
-that started it was killed with SIGKILL.
+Every process rollgate starts carries ``ROLLGATE_RUN_ID``,
+``ROLLGATE_RESULTS_ROOT`` (see ``harness.ownership``) and ``ROLLGATE_HOST`` in
+its environment. Children inherit them, including instances a hypervisor
+starts in their own sessions, so a run can always be reaped by scanning
+``/proc`` for the tags, even after the ``rollgate`` process that started it was
+killed with SIGKILL; and only the runs of one results root are reaped unless
+the caller asks for every root (``root=None``).
 """
 from __future__ import annotations
 
@@ -13,9 +15,11 @@ import signal
 import subprocess
 import time
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
-RUN_ENV = "ROLLGATE_RUN_ID"
+from harness.ownership import ROOT_ENV, RUN_ENV, Owner, root_tag, within
+
 HOST_ENV = "ROLLGATE_HOST"
 SERVICE_ENV = "ROLLGATE_SERVICE"
 
@@ -24,7 +28,8 @@ def spawn(command: Sequence[str], *, run_id: str, host: str, service: str, log_p
           cwd: Path | None = None, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
     """Start a detached, tagged process logging to ``log_path`` (appending)."""
     log_path.parent.mkdir(parents=True, exist_ok=True)
-    full_env = {**os.environ, **(env or {}), RUN_ENV: run_id, HOST_ENV: host, SERVICE_ENV: service}
+    full_env = {**os.environ, **(env or {}), RUN_ENV: run_id, ROOT_ENV: root_tag(), HOST_ENV: host,
+                SERVICE_ENV: service}
     with open(log_path, "ab") as log:
         return subprocess.Popen(
             list(command), cwd=cwd, env=full_env, stdin=subprocess.DEVNULL,
@@ -85,9 +90,16 @@ def stop_pids(pids: Sequence[int], timeout: float) -> None:
     wait_gone(left, 5.0)
 
 
-def tagged_pids(run_id: str | None = None, host: str | None = None,
-                service: str | None = None) -> list[int]:
-    """Pids whose environment carries the run tag (any run when ``run_id`` is None)."""
+@dataclass(frozen=True)
+class TaggedProcess:
+    pid: int
+    owner: Owner
+    host: str | None
+    service: str | None
+
+
+def tagged_processes() -> list[TaggedProcess]:
+    """Every live process on the machine that carries a rollgate run tag, with its owner."""
     found = []
     me = os.getpid()
     for entry in os.listdir("/proc"):
@@ -98,27 +110,38 @@ def tagged_pids(run_id: str | None = None, host: str | None = None,
                 environ = handle.read().split(b"\0")
         except OSError:
             continue
-        tags = dict(item.split(b"=", 1) for item in environ if b"=" in item
-                    and item.startswith(b"ROLLGATE_"))
-        tag = tags.get(RUN_ENV.encode())
-        if tag is None or (run_id is not None and tag != run_id.encode()):
+        tags = dict(item.decode(errors="replace").split("=", 1) for item in environ
+                    if b"=" in item and item.startswith(b"ROLLGATE_"))
+        run_id = tags.get(RUN_ENV)
+        if run_id is None or not alive(int(entry)):
             continue
-        if host is not None and tags.get(HOST_ENV.encode()) != host.encode():
-            continue
-        if service is not None and tags.get(SERVICE_ENV.encode()) != service.encode():
-            continue
-        if alive(int(entry)):
-            found.append(int(entry))
+        found.append(TaggedProcess(int(entry), Owner(tags.get(ROOT_ENV), run_id),
+                                   tags.get(HOST_ENV), tags.get(SERVICE_ENV)))
     return found
 
 
-def reap(run_id: str | None, host: str | None = None, timeout: float = 10.0) -> list[int]:
-    """Stop every tagged process of a run (or of every run); return what was found."""
-    pids = tagged_pids(run_id, host)
+def tagged_pids(run_id: str | None = None, host: str | None = None,
+                service: str | None = None, *, root: str | None = None, nested: bool = False) -> list[int]:
+    """Pids whose environment carries the run tag (any run when ``run_id`` is None), of the
+    results root ``root`` (and the roots below it, with ``nested``; any root, and untagged
+    processes of an older rollgate, when None)."""
+    return [p.pid for p in tagged_processes()
+            if (run_id is None or p.owner.run_id == run_id)
+            and within(p.owner.root, root, nested)
+            and (host is None or p.host == host)
+            and (service is None or p.service == service)]
+
+
+def reap(run_id: str | None, host: str | None = None, timeout: float = 10.0, *,
+         root: str | None, nested: bool = False) -> list[int]:
+    """Stop every tagged process of a run (or of every run) of the results root ``root``
+    (of every root, untagged ones included, when None); return what was found. ``root`` is
+    required so that every caller says whose processes it may stop."""
+    pids = tagged_pids(run_id, host, root=root, nested=nested)
     if pids:
         stop_pids(pids, timeout)
     # Processes started while we were stopping (a supervisor restarting one).
-    late = tagged_pids(run_id, host)
+    late = tagged_pids(run_id, host, root=root, nested=nested)
     for pid in late:
         signal_pid(pid, signal.SIGKILL)
     wait_gone(late, 5.0)

@@ -1,30 +1,27 @@
-"""``rollgate up``, ``down``, ``status`` and ``fault``: a cloud's lifecycle."""
+"""``rollgate up``, ``fault`` and ``smoke``: a cloud's lifecycle (``down`` and ``status``:
+``harness.commands.runs``)."""
 from __future__ import annotations
 
 import contextlib
-import json
 import signal
 import time
 from collections.abc import Iterator
 from types import FrameType
-from typing import Any
 
 import click
 
 from harness.backends import BACKENDS, make_backend, procutil
 from harness.backends.base import HostSpec
-from harness.backends.docker_openstack import OpenStackContainers
-from harness.backends.docker_resources import check_scenario_images, docker_client, reap
+from harness.backends.docker_resources import check_scenario_images, docker_client
 from harness.backends.process import ProcessBackend
 from harness.clouds.openstack import DEFAULT_RELEASE as DEFAULT_OPENSTACK_RELEASE
 from harness.clouds.openstack import check_computes
 from harness.clouds.openstack import check_release as check_openstack_release
-from harness.clouds.openstack_deploy import deploy_openstack, service_health
+from harness.clouds.openstack_deploy import deploy_openstack
 from harness.deploy import all_in_one, deploy
 from harness.errors import UsageError
-from harness.runstate import RunState, check_run_id, list_runs, new_run_id
+from harness.runstate import RunState, check_run_id, new_run_id
 from harness.timeline import FAULT, Timeline
-from harness.waiting import http_ok
 
 CLOUDS = ("minicloud", "openstack")
 DEFAULT_RELEASE = {"minicloud": "1.0", "openstack": DEFAULT_OPENSTACK_RELEASE}
@@ -137,107 +134,6 @@ def _up_openstack(scenario: str | None, release: str, computes: int, run_id: str
 
 
 @click.command()
-@click.argument("run_id", required=False)
-@click.option("--all", "all_runs", is_flag=True, help="Stop every rollgate run on this machine.")
-def down(run_id: str | None, all_runs: bool) -> None:
-    """Stop everything of a run (also one whose `up` was killed)."""
-    if bool(run_id) == all_runs:
-        raise UsageError("give a RUN_ID or --all")
-    if all_runs:
-        pids = procutil.reap(None)
-        containers = _reap_docker(None)
-        for state in list_runs():
-            if state.status != "down":
-                state.status = "down"
-                state.save()
-        click.echo(f"stopped {len(pids)} processes and removed {containers} of all runs")
-        return
-    assert run_id is not None
-    check_run_id(run_id)
-    pids = procutil.reap(run_id)
-    try:
-        state = RunState.load(run_id)
-    except UsageError:
-        containers = _reap_docker(run_id)
-        if not pids and containers == "nothing in Docker":
-            raise
-        click.echo(f"run {run_id}: no run.json; stopped {len(pids)} tagged processes, "
-                   f"removed {containers}")
-        return
-    if state.backend == "process":
-        ProcessBackend(state).destroy()
-        click.echo(f"run {run_id}: down ({len(pids)} processes stopped)")
-        return
-    if state.cloud == "openstack":  # its containers are named per release: its own destroy keeps their logs
-        OpenStackContainers(state, docker_client()).destroy()
-        state.status = "down"
-        state.save()
-    else:
-        make_backend(state.backend, state).destroy()
-    containers = _reap_docker(run_id)  # anything the run.json did not know of
-    click.echo(f"run {run_id}: down ({len(pids)} processes stopped; docker: {containers})")
-
-
-def _reap_docker(run_id: str | None) -> str:
-    """Remove a run's (or every run's) containers, volumes and networks by label, when
-    there is a Docker engine; runs of the process backend have none."""
-    try:
-        import docker
-
-        client = docker.from_env(timeout=60)
-        client.ping()
-    except Exception:  # no SDK, no engine: nothing of ours can be there
-        return "nothing in Docker"
-    counts = reap(client, run_id)
-    if not any(counts.values()):
-        return "nothing in Docker"
-    return ", ".join(f"{n} {kind}" for kind, n in counts.items())
-
-
-def _health(address: str, port: int | None) -> str:
-    if not port:
-        return "-"
-    try:
-        return "ok" if http_ok(f"http://{address}:{port}/healthz", timeout=1.0) else "bad"
-    except OSError:
-        return "down"
-
-
-@click.command()
-@click.argument("run_id", required=False)
-@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
-def status(run_id: str | None, as_json: bool) -> None:
-    """Show runs, or one run's hosts, services, releases and health."""
-    runs = [RunState.load(run_id)] if run_id else list_runs()
-    out: list[dict[str, Any]] = []
-    for state in runs:
-        hosts = {}
-        # an openstack service has no /healthz: its container's state, and its API through the lb
-        openstack = service_health(state) if state.cloud == "openstack" and state.status == "up" else {}
-        for host in state.hosts.values():
-            hosts[host.name] = {
-                "address": host.address, "roles": host.roles,
-                "services": {s: {"release": v.release, "pid": v.pid,
-                                 "health": openstack.get((host.name, s), "-") if state.cloud == "openstack"
-                                 else _health(host.address, v.port) if state.status == "up" else "-"}
-                             for s, v in host.services.items()}}
-        out.append({"run_id": state.run_id, "status": state.status, "backend": state.backend,
-                    "cloud": state.cloud, "endpoints": state.endpoints, "hosts": hosts})
-    if as_json:
-        click.echo(json.dumps(out, indent=2))
-        return
-    if not out:
-        click.echo("no runs")
-    for run in out:
-        click.echo(f"{run['run_id']}  {run['status']}  ({run['cloud']} on {run['backend']})")
-        if run_id:
-            for name, host in run["hosts"].items():
-                for service, info in host["services"].items():
-                    click.echo(f"  {name:<12} {host['address']:<15} {service:<14} "
-                               f"{info['release']:<14} {info['health']}")
-
-
-@click.command()
 @click.argument("run_id")
 @click.argument("host")
 @click.argument("service")
@@ -304,4 +200,4 @@ def smoke(release: str, computes: int, run_id: str | None, keep: bool) -> None:
             backend.destroy()
 
 
-COMMANDS = [up, down, status, fault, smoke]
+COMMANDS = [up, fault, smoke]  # down and status: harness.commands.runs

@@ -11,10 +11,6 @@ from pathlib import Path
 
 import click
 
-from harness.errors import UsageError
-from harness.executor.plan import build_plan
-from harness.scenario import load_scenario
-
 
 def choose_seed(cli_seed: int | None, scenario_seed: int | None) -> int:
     """--seed wins, then the scenario's seed, then a fresh one (printed with the plan)."""
@@ -33,11 +29,15 @@ def choose_seed(cli_seed: int | None, scenario_seed: int | None) -> int:
 @click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Also save the plan as JSON to this file.")
 def plan_command(scenario: Path, seed: int | None, as_json: bool, output: Path | None) -> None:
-    """Print the upgrade plan of SCENARIO (validated first; nothing is touched)."""
-    model = load_scenario(scenario)
-    if model.upgrade is None:
-        raise UsageError(f"{scenario}: upgrade: missing: this scenario has nothing to plan")
-    plan = build_plan(model, choose_seed(seed, model.seed))
+    """Print the upgrade plan of SCENARIO (validated first; nothing is touched).
+
+    The validation is `rollgate run`'s own: a scenario `plan` accepts, `run` starts; one `run`
+    refuses, `plan` refuses with the same one-line error (exit 2). The plan is the one `run`
+    follows (with its hold step and rollback point).
+    """
+    from harness.gate.validate import check_runnable  # imports the gate: not needed for --help
+
+    plan = check_runnable(scenario, seed).plan
     if output is not None:
         plan.save(output)
     click.echo(plan.to_json() if as_json else plan.render(), nl=False)

@@ -14,7 +14,6 @@ waits for it to come back before removing the run.
 """
 from __future__ import annotations
 
-import dataclasses
 import json
 import logging
 import os
@@ -27,9 +26,8 @@ from typing import Any
 
 from harness.checks.samples import numbered_events
 from harness.checks.slo import SloReport, evaluate
-from harness.errors import RollgateError, UsageError, ValidationError
-from harness.executor import STOPPED, Executor, Journal, Plan, RunResult, build_plan
-from harness.executor.plan import stop_step
+from harness.errors import RollgateError, UsageError
+from harness.executor import STOPPED, Executor, Journal, Plan, RunResult
 from harness.executor.steps import Pause
 from harness.gate import contract_probe as _contract_probe  # noqa: F401  (registers its probe)
 from harness.gate import maintenance_probe, shutdown_probe  # noqa: F401  (register their probes)
@@ -37,15 +35,16 @@ from harness.gate import versions_probe as _versions_probe  # noqa: F401  (regis
 from harness.gate.checks import harness_error, isolation_check, resource_checks
 from harness.gate.cloud import Cloud, open_cloud
 from harness.gate.engine import DEFAULT_ENGINE_WAIT_S, EngineWatch, guard_ops, wait_for_engine
-from harness.gate.hold import hold_step_id, insert_hold
+from harness.gate.hold import hold_step_id
 from harness.gate.lifecycle import after_upgrade_phases
 from harness.gate.migration_burst import MigrationBurstProbe  # noqa: F401  (registers its probe)
 from harness.gate.probes import ProbeContext, build_probes, observe_ops
+from harness.gate.validate import check_runnable  # the validation `rollgate plan` shares
 from harness.report import write_reports
 from harness.report.build import assemble, executor_check, releases_check, slo_checks
-from harness.resources import PhaseResult, ResourcePhases, ResourceSpec, parse_resources, project_isolation
+from harness.resources import PhaseResult, ResourcePhases, ResourceSpec, project_isolation
 from harness.runstate import RunState
-from harness.scenario import Scenario, load_scenario
+from harness.scenario import Scenario
 from harness.timeline import Timeline, read_events
 from harness.traffic.discovery import discover
 from harness.traffic.plan import TrafficPlan
@@ -104,33 +103,12 @@ def expects_rollback(scenario: Scenario) -> bool:
 
 def prepare(scenario_path: str | Path, options: GateOptions, run_id: str) -> GateRun:
     """Validate everything and build the plan before a single process starts."""
-    from harness.commands.plan import choose_seed
-
-    scenario = load_scenario(scenario_path)
-    resources = parse_resources(scenario.resources, scenario.path)
-    if scenario.upgrade is None:
-        raise RollgateError(f"{scenario.path}: upgrade: missing: a gate run needs an upgrade or a reboot")
-    if scenario.faults:
-        # Said, not ignored: a run that silently skipped its faults would PASS for the wrong reason.
-        raise UsageError(f"{scenario.path}: faults: a gate run does not inject faults yet; remove the "
-                         "section, or inject by hand with `rollgate fault` during `rollgate upgrade`")
+    checked = check_runnable(scenario_path, options.seed)
+    scenario, seed, plan, stop_before = checked.scenario, checked.seed, checked.plan, checked.stop_before
+    resources = checked.resources
     if scenario.cloud == "openstack" and options.backend != "docker":
         raise UsageError(f"--backend {options.backend}: {scenario.path} is a cloud: openstack scenario "
                          "(real OpenStack services in containers): run it with --backend docker")
-    seed = choose_seed(options.seed, scenario.seed)
-    plan = build_plan(scenario, seed)
-    if scenario.upgrade.hold_after_batch is not None:
-        plan = insert_hold(plan, scenario.upgrade.hold_after_batch, scenario.upgrade.hold_seconds)
-    stop_before = None
-    if scenario.upgrade.rollback_before is not None:
-        stop_before = stop_step(plan, scenario.upgrade.rollback_before)
-        if stop_before is None:
-            raise ValidationError(scenario.path, "upgrade.rollback_before",
-                                  f"the plan has no {scenario.upgrade.rollback_before} step to stop "
-                                  "before (see `rollgate plan`); remove the field or widen the policy")
-        plan = dataclasses.replace(plan, notes=(*plan.notes, (
-            f"rollback on purpose (upgrade.rollback_before: {scenario.upgrade.rollback_before}): the run "
-            f"stops before {stop_before} and rolls back, newest step first")))
     state = RunState(run_id=run_id, backend=options.backend)
     state.extra.update(scenario=scenario.name, scenario_path=str(scenario_path), seed=seed)
     return GateRun(scenario=scenario, plan=plan, state=state, resources=resources, stop_before=stop_before)

@@ -59,7 +59,7 @@ def gate(scenario: Path, run_id: str, results: Path, timeout: float = 1500,
                 watcher.join(timeout=60)
     finally:
         if leftovers(engine, run_id) != NOTHING:  # a failed run must not leak into the next test
-            reap(engine, run_id)
+            reap(engine, run_id, root=None)
     verdict_path = results / run_id / "verdict.json"
     assert verdict_path.exists(), output[-4000:]
     return process.returncode, json.loads(verdict_path.read_text()), output

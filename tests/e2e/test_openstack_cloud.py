@@ -69,7 +69,7 @@ def cloud(tmp_path_factory: pytest.TempPathFactory, engine: Any) -> Iterator[Ope
         finally:
             if leftovers(engine, run_id) != NOTHING:  # a failed test must not leak the cloud
                 rollgate(root, "down", run_id, timeout=300)
-                reap(engine, run_id)
+                reap(engine, run_id, root=None)
 
 
 def test_up_reports_its_deploy_time_and_memory(cloud: OpenStackRun) -> None:

@@ -90,7 +90,7 @@ def deployed_cloud(tmp_path_factory: pytest.TempPathFactory, servers: int = 3) -
         finally:
             ProcessBackend(RunState.load(run_id)).destroy()
             left = procutil.tagged_pids(run_id)
-            procutil.reap(run_id)
+            procutil.reap(run_id, root=None)
         assert left == [], f"processes of {run_id} left behind: {left}"
 
 

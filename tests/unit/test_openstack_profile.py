@@ -170,12 +170,13 @@ def test_a_missing_image_is_an_error_naming_it_and_the_build_command() -> None:
     assert not state.directory.exists()  # nothing recorded, nothing started
 
 
-def test_a_failed_deploy_reaps_the_run_by_label_and_records_it_failed() -> None:
+def test_a_failed_deploy_reaps_the_run_by_label_and_records_it_failed(results: Path) -> None:
     engine = _FailingEngine()
     state = RunState(run_id="os-unit", backend="docker", cloud="openstack")
     with pytest.raises(DeployError, match="creating the run network rg-os-unit"):
         deploy_openstack(state, "2026.1", 3, client=engine)
-    run_filter = {"label": ["rollgate.run=os-unit", "rollgate.managed=true"]}
+    run_filter = {"label": ["rollgate.run=os-unit", "rollgate.managed=true",
+                            f"rollgate.results-root={results.resolve()}"]}  # this root's objects only
     assert run_filter in engine.containers.filters  # reap listed the run's containers ...
     assert run_filter in engine.volumes.filters  # ... volumes ...
     assert run_filter in engine.networks.filters  # ... and networks, by label
