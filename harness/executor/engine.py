@@ -130,7 +130,8 @@ class Executor:
                 "after finalize the schema is contracted and the RPC pin lifted, and there is no "
                 "downgrade. Fix forward: resume the run to finish finalize.")
         self._load_releases(state)
-        todo = [s for s in reversed(self.plan.steps) if state.effect(s.step_id) != ABSENT]
+        todo = _gates_after_their_replacements(
+            [s for s in reversed(self.plan.steps) if state.effect(s.step_id) != ABSENT])
         log.info("rollback of %s: %d step(s) to reverse", self.plan.scenario, len(todo))
         count = 0
         for step in todo:
@@ -328,3 +329,30 @@ class Executor:
 
     def _final_gate_timeout(self) -> float:
         return float(self.plan.policy.get("health_timeout", 120.0))
+
+
+def _gates_after_their_replacements(steps: list[Step]) -> list[Step]:
+    """Steps newest first, each health gate moved after the replacements it guarded.
+
+    Forward, a gate follows the replacements (or reboots, or migrations) it
+    proves healthy and precedes the step that lets work back in (undrain,
+    enable). Reversed literally, the gate would run before the services go back
+    and the host would be let back in straight after: disable, gate, replace
+    back, enable. Rollback keeps the forward meaning: disable, replace back,
+    gate, enable.
+    """
+    ordered: list[Step] = []
+    gate: Step | None = None
+    for step in steps:
+        if isinstance(step, HealthGate):
+            if gate is not None:
+                ordered.append(gate)
+            gate = step
+            continue
+        if gate is not None and not isinstance(step, (ReplaceService, MigrateInstances, RebootHost)):
+            ordered.append(gate)
+            gate = None
+        ordered.append(step)
+    if gate is not None:
+        ordered.append(gate)
+    return ordered

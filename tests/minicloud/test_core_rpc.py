@@ -92,6 +92,35 @@ def test_capped_send_reaches_a_1_0_agent_but_unpinned_is_refused(cloud_1_0: Core
         defect.build_and_run_instance(None, o11.instance_from_dict(inst), flavor, description="d")
 
 
+def test_a_stale_cap_is_refreshed_once_when_a_rolled_back_agent_refuses(cloud_1_0: CoreCloud) -> None:
+    """Right after an agent is rolled back to 1.0 the cached cap still says 1.1: the
+    refusal makes the client ask again and resend at 1.0, once; a cap that stays
+    high (nothing older is registered) leaves the refusal standing."""
+    inst = new_instance(cloud_1_0)
+    engine = db.connect(cloud_1_0.database)
+    new_version, old_version = get_release("1.1").service_version, get_release("1.0").service_version
+    answers = [new_version, old_version]
+    asked: list[int] = []
+
+    def rolled_back() -> int | None:  # the first answer is the one cached before the rollback
+        asked.append(answers[min(len(asked), 1)])
+        return asked[-1]
+
+    config = cloud_1_0.config(release="1.1")
+    o11 = objects.for_release(config.release)
+    flavor = o11.flavor_from_dict(api.flavor_get(engine, "1"))
+    compute = ComputeAPI(config, "compute-1", agent_url(cloud_1_0), min_version=rolled_back)
+    sent = compute.build_and_run_instance(None, o11.instance_from_dict(inst), flavor, description="d")
+    assert (sent, asked) == ("1.0", [new_version, old_version])
+
+    def always_new() -> int | None:
+        return new_version
+
+    stale = ComputeAPI(config, "compute-1", agent_url(cloud_1_0), min_version=always_new)
+    with pytest.raises(UnsupportedVersion):
+        stale.build_and_run_instance(None, o11.instance_from_dict(inst), flavor, description="d")
+
+
 def test_2_0_conductor_refuses_a_1_0_agent(tmp_path: Path) -> None:
     cloud = CoreCloud(tmp_path, release="2.0")
     try:

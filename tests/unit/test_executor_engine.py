@@ -117,6 +117,30 @@ def test_rollback_from_every_point_before_finalize(tmp_path: Path) -> None:
     assert refused == 2, "crashes inside unpin and contract are past the point of no return"
 
 
+def test_rollback_gates_each_host_after_its_services_go_back_and_before_it_is_let_in(tmp_path: Path) -> None:
+    """Reversed literally, a batch would be disable, gate, replace back, enable: the
+    host takes work straight after its service changed. Rollback keeps the forward
+    meaning: the gate runs after the replacement and before the enable/undrain."""
+    plan, cloud, journal = fresh(DEFAULT, tmp_path)
+    assert plan.finalize_index is not None
+    executor = Executor(plan, cloud, journal)
+    assert executor.run(stop_before=plan.steps[plan.finalize_index].step_id).status == "stopped"
+    forward = len(cloud.calls)
+    assert executor.rollback().status == ROLLED_BACK
+    calls = cloud.calls[forward:]
+    replaced = [i for i, call in enumerate(calls) if call[0] == "replace_service"]
+    assert replaced, calls
+    for index in replaced:
+        host = calls[index][1]
+        let_in = next((j for j in range(index + 1, len(calls))
+                       if calls[j][0] in ("enable_compute", "undrain_api") and calls[j][1] == host), None)
+        if let_in is None:
+            continue  # a controller's non-API service: nothing lets it back in
+        assert ("health_gate",) in calls[index + 1:let_in], (calls[index], calls[index:let_in + 1])
+    assert all_at(cloud, "1.0")
+    assert cloud.violations == []
+
+
 def test_failed_gate_rolls_back_automatically(tmp_path: Path) -> None:
     s = scenario({"from": "1.0", "to": "1.1+nostart"})
     plan, cloud, journal = fresh(s, tmp_path)

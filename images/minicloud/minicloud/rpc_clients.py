@@ -19,7 +19,7 @@ from minicloud.config import PORTS, Config
 from minicloud.defects import has_defect
 from minicloud.context import RequestContext
 from minicloud.releases import Release, get_release, service_version_release
-from minicloud.rpc import RPCClient
+from minicloud.rpc import RemoteIncompatibleObjectVersion, RPCClient, UnsupportedVersion
 
 Ctx = RequestContext | dict[str, Any] | None
 
@@ -196,37 +196,57 @@ class ComputeAPI:
     def _can_send(cap: str, version: str) -> bool:
         return _version_tuple(version) <= _version_tuple(cap)
 
+    def _cast_capped(self, ctx: Ctx, method: str,
+                     message: Callable[[str, dict[str, str]], tuple[str, dict[str, Any]]]) -> str:
+        """Cast ``method`` built by ``message(cap, targets) -> (version, args)`` under the cap.
+
+        The auto cap is cached ~2 s, so right after an agent is rolled back to an
+        older release it can still be too high. An agent refusing the version is
+        the proof: forget the cached cap, ask again, and resend once if the fresh
+        cap is lower. With an unchanged cap (no pin, a fixed pin, or a cap that
+        really is this high) the refusal stands.
+        """
+        cap, targets = self.versions()
+        version, args = message(cap, targets)
+        try:
+            self.client.cast(ctx, method, version, targets, **args)
+            return version
+        except (UnsupportedVersion, RemoteIncompatibleObjectVersion):
+            with _cap_lock:
+                _cap_cache.pop(self._min_version, None)
+            fresh_cap, fresh_targets = self.versions()
+            if (fresh_cap, fresh_targets) == (cap, targets):
+                raise
+        version, args = message(fresh_cap, fresh_targets)
+        self.client.cast(ctx, method, version, fresh_targets, **args)
+        return version
+
     def build_and_run_instance(self, ctx: Ctx, instance: Any, flavor: Any,
                                description: str | None = None, locked: bool = False) -> str:
         """Cast the build; return the RPC version it was sent with."""
-        cap, targets = self.versions()
-        args: dict[str, Any] = {"instance": instance, "flavor": flavor}
-        version = "1.0"
-        if self._can_send(cap, "1.1"):
-            args["description"] = description
-            version = "1.1"
-        if self._can_send(cap, "1.2"):
-            args["locked"] = locked
-            version = "1.2"
-        self.client.cast(ctx, "build_and_run_instance", version, targets, **args)
-        return version
+        def message(cap: str, _targets: dict[str, str]) -> tuple[str, dict[str, Any]]:
+            args: dict[str, Any] = {"instance": instance, "flavor": flavor}
+            version = "1.0"
+            if self._can_send(cap, "1.1"):
+                args["description"] = description
+                version = "1.1"
+            if self._can_send(cap, "1.2"):
+                args["locked"] = locked
+                version = "1.2"
+            return version, args
+        return self._cast_capped(ctx, "build_and_run_instance", message)
 
     def terminate_instance(self, ctx: Ctx, instance: Any) -> None:
-        _, targets = self.versions()
-        self.client.cast(ctx, "terminate_instance", "1.0", targets, instance=instance)
+        self._cast_capped(ctx, "terminate_instance", lambda _cap, _t: ("1.0", {"instance": instance}))
 
     def reboot_instance(self, ctx: Ctx, instance: Any, reboot_type: str) -> None:
-        _, targets = self.versions()
-        self.client.cast(ctx, "reboot_instance", "1.0", targets, instance=instance,
-                         reboot_type=reboot_type)
+        self._cast_capped(ctx, "reboot_instance",
+                          lambda _cap, _t: ("1.0", {"instance": instance, "reboot_type": reboot_type}))
 
     def live_migration(self, ctx: Ctx, instance: Any, migration: Any, dest_host: str,
                        dest_url: str) -> None:
-        _, targets = self.versions()
-        self.client.cast(ctx, "live_migration", "1.0", targets, instance=instance,
-                         migration=migration, dest_host=dest_host, dest_url=dest_url)
-
-
+        self._cast_capped(ctx, "live_migration", lambda _cap, _t: ("1.0", {
+            "instance": instance, "migration": migration, "dest_host": dest_host, "dest_url": dest_url}))
 
 
 class Heartbeat:
