@@ -40,7 +40,17 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="rollgate: collect every YAML file given, not only those in ./scenarios/.")
 
 
+# openstacksdk's notices about its own internals (RemovedInSDK50/60Warning, LegacyAPIWarning ...):
+# hundreds per gate run, burying the summary of any project's test run that loads this plugin.
+DEPENDENCY_NOISE = (
+    "ignore::openstack.warnings.OpenStackDeprecationWarning",
+    "ignore::openstack.warnings._RemovedInSDKWarning",
+)
+
+
 def pytest_configure(config: pytest.Config) -> None:
+    for line in DEPENDENCY_NOISE:
+        config.addinivalue_line("filterwarnings", line)
     results = config.getoption("rollgate_results", None)
     if results:
         os.environ["ROLLGATE_RESULTS"] = str(Path(results).resolve())

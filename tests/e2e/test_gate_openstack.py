@@ -6,9 +6,11 @@ balancer, judged, and removed. Each test is one gate run (3-8 minutes on two
 cores), in a subprocess exactly as a Zuul job runs it:
 
 - the rolling upgrade PASSes: zero failed API requests through the load
-  balancer, every service at 2026.2 (its container and image), nova's service
-  versions 74, ``nova-status upgrade check`` passing, resources intact, and the
-  report's timeline with a lane per service showing its swap;
+  balancer (or FAILs by Nova 2026.2's own loss of a conductor reply at the
+  unpin's SIGHUP and nothing else: docs/openstack.md), every service at
+  2026.2 (its container and image), nova's service versions 74,
+  ``nova-status upgrade check`` passing, resources intact, and the report's
+  timeline with a lane per service showing its swap;
 - the rollback scenario PASSes: stopped before the point of no return, rolled
   back newest step first, every service at 2026.1 and nova's versions at 72;
 - the same upgrade with the load balancer's shield off (``api_drain: false``)

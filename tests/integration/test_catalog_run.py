@@ -46,4 +46,5 @@ def test_the_catalogs_clean_scenarios_are_the_ones_the_scenario_gate_runs() -> N
     from tests.integration.test_gate_scenarios import SCENARIOS
 
     clean = {Path(entry).stem for entry in load_catalog().clean}
-    assert clean and clean <= set(SCENARIOS), clean - set(SCENARIOS)
+    assert clean
+    assert clean <= set(SCENARIOS), clean - set(SCENARIOS)
