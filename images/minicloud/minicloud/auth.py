@@ -7,6 +7,7 @@ a revoked or expired token stops working within ``cache_ttl`` seconds.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import threading
@@ -77,15 +78,24 @@ class TokenValidator:
     """Validates tokens against identity, with a short, bounded, thread-safe cache."""
 
     def __init__(self, identity_url: str, cache_ttl: float = 10.0, timeout: float = 5.0,
-                 max_entries: int = 4096) -> None:
+                 max_entries: int = 4096, key_rounds: int = 0) -> None:
         self.identity_url = identity_url.rstrip("/")
+        #: PBKDF2 rounds of the cache key (0: the token itself); only the 1.1+token-cache-key-kdf
+        #: variant sets it
+        self.key_rounds = key_rounds
         self.cache_ttl = cache_ttl
         self.timeout = timeout
         self.max_entries = max_entries
         self._cache: dict[str, tuple[RequestContext, float]] = {}
         self._lock = threading.Lock()
 
+    def _key(self, token: str) -> str:
+        if not self.key_rounds:
+            return token
+        return hashlib.pbkdf2_hmac("sha256", token.encode(), b"minicloud-token-cache", self.key_rounds).hex()
+
     def _cached(self, token: str) -> RequestContext | None:
+        token = self._key(token)
         with self._lock:
             entry = self._cache.get(token)
             if entry is None:
@@ -97,6 +107,7 @@ class TokenValidator:
 
     def _remember(self, token: str, context: RequestContext, lifetime: float) -> None:
         keep_until = time.monotonic() + min(self.cache_ttl, max(lifetime, 0.0))
+        token = self._key(token)
         with self._lock:
             if len(self._cache) >= self.max_entries:
                 now = time.monotonic()

@@ -25,7 +25,7 @@ class Defect:
 
 #: name -> defect. Classes: maintenance-mode, live-migration, versioning, schema-migration,
 #: graceful-shutdown, dataplane-continuity, api-contract, rollback, security-fix, readiness,
-#: performance, restart-data-loss.
+#: performance (latency and resource regressions), restart-data-loss.
 DEFECTS: dict[str, Defect] = {
     "unpinned": Defect("versioning", "the conductor ignores upgrade_levels: sends Instance 1.1 and "
                                      "RPC 1.1 to 1.0 compute agents"),
@@ -74,6 +74,19 @@ DEFECTS: dict[str, Defect] = {
     "migration-clears-legacy": Defect(
         "rollback", "split_floating_address moves instead of copying: it clears floating_address, "
                     "so after a rollback 1.0 sees no address for every migrated server"),
+    "ready-before-warm": Defect(
+        "readiness", "the 1.1 compute-api serves the API only once its periodic cache refresh has run, "
+                     "whose first pass comes one interval (5 s) after start; /healthz says ok at once, "
+                     "so for 5 s after the health gate every API call is refused with 503"),
+    "tokens-table-recreated": Defect(
+        "restart-data-loss", "1.1 identity's start-up DDL drops and creates the tokens table instead of "
+                             "creating it if missing: every identity restart forgets every issued token"),
+    "db-retry-backoff-first": Defect(
+        "performance", "1.1 gives the data layer's retry on a schema change a 50 ms back-off but puts "
+                       "the sleep before the first try: every read and write waits 50 ms"),
+    "token-cache-key-kdf": Defect(
+        "performance", "1.1's compute-api hashes tokens into its validation cache's keys with the "
+                       "password hasher (PBKDF2, 100 000 rounds): tens of ms of CPU per request"),
     "isolation-index-unfixed": Defect(
         "security-fix", "the 1.1.1 fix scopes GET /servers/detail again but not GET /servers"),
     "all-tenants-unchecked": Defect(

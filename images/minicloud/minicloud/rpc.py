@@ -189,8 +189,9 @@ class RPCServer:
         def run() -> None:
             try:
                 if hold:  # a deliberate hold (test hook), not a wait for a condition
+                    instance = args.get("instance_uuid") or getattr(args.get("instance"), "uuid", None)
                     LOG.info("debug hold %.2fs on cast %s (request %s, instance %s)", hold, method,
-                             ctx.request_id, args.get("instance_uuid") or getattr(args.get("instance"), "uuid", None))
+                             ctx.request_id, instance)
                     threading.Event().wait(float(hold))
                 func(ctx, **args)
             except Exception:

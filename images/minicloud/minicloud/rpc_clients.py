@@ -16,8 +16,8 @@ from typing import Any, cast
 
 from minicloud import objects as objects_mod
 from minicloud.config import PORTS, Config
-from minicloud.defects import has_defect
 from minicloud.context import RequestContext
+from minicloud.defects import has_defect
 from minicloud.releases import Release, get_release, service_version_release
 from minicloud.rpc import RemoteIncompatibleObjectVersion, RPCClient, UnsupportedVersion
 

@@ -61,6 +61,8 @@ class ComputeApp:
     engine: Engine
     validator: TokenValidator
     conductor: ConductorAPI
+    #: set once the API may serve (only the 1.1+ready-before-warm variant has one; None: at once)
+    warm: threading.Event | None = None
 
     @property
     def max_version(self) -> str:
@@ -157,6 +159,8 @@ def versioned(app: ComputeApp, handler: ApiHandler) -> Callable[[Request], Respo
     """Wrap a handler in the pipeline: authenticate, negotiate, delay, call, echo version."""
 
     def pipeline(request: Request) -> Response:
+        if app.warm is not None and not app.warm.is_set():
+            raise HTTPError(503, "compute-api is starting: its caches are not warm yet", "serviceUnavailable")
         context = app.validator.authenticate(request)
         if not context.project_id:
             raise HTTPError(401, "an unscoped token cannot use the compute API", "unauthorized")

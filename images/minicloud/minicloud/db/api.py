@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import random
+import time
 import uuid as uuidlib
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -57,8 +58,14 @@ def _to_datetime(value: Any) -> dt.datetime | None:
     return parsed.astimezone(dt.UTC).replace(tzinfo=None) if parsed.tzinfo else parsed
 
 
+#: the 1.1+db-retry-backoff-first variant's back-off (seconds)
+SCHEMA_RETRY_BACKOFF = 0.05
+
+
 def _retry_on_schema_change(engine: Engine, work: Callable[[], T]) -> T:
     """Run ``work``; if a column vanished under us (contract ran), re-detect once."""
+    if has_defect(_engine_release.get(engine), "db-retry-backoff-first"):
+        time.sleep(SCHEMA_RETRY_BACKOFF)  # the bug: the retry's back-off, before the first try
     try:
         return work()
     except (sa.exc.OperationalError, sa.exc.ProgrammingError) as exc:

@@ -24,8 +24,8 @@ from urllib.parse import urlsplit
 from minicloud import objects
 from minicloud.config import PORTS, Config
 from minicloud.context import RequestContext, admin_context
-from minicloud.defects import has_defect
 from minicloud.dataplane.healthz import add_healthz
+from minicloud.defects import has_defect
 from minicloud.rpc import ConductorAPI, RemoteError, RPCServer, ServiceTooOld, ServiceUnreachable
 from minicloud.rpc_clients import Heartbeat, compute_rpc_url
 from minicloud.web import Router, serve

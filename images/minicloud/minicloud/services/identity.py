@@ -76,12 +76,14 @@ class TokenStore:
     identity nodes from racing; SQLite waits (busy timeout) instead of failing.
     """
 
-    def __init__(self, url: str, memory_only: bool = False) -> None:
+    def __init__(self, url: str, memory_only: bool = False, recreate: bool = False) -> None:
         #: the 1.1+token-memory variant's token cache, which replaced the table by mistake
         self.memory: dict[str, dict[str, Any]] | None = {} if memory_only else None
         connect_args = {"timeout": 15} if url.startswith("sqlite") else {}
         self.engine = sa.create_engine(url, connect_args=connect_args, pool_pre_ping=True)
         with self.engine.begin() as conn:
+            if recreate:  # the 1.1+tokens-table-recreated bug: a "fresh table" at every start
+                conn.execute(sa.text("DROP TABLE IF EXISTS tokens"))
             conn.execute(sa.text(_TOKENS_DDL))
 
     def issue(self, user_id: str, project_id: str | None, methods: list[str],
@@ -319,7 +321,8 @@ def build_router(config: Config, identity: Identity) -> Router:
 def main(config: Config) -> int:
     try:
         # The 1.1+token-memory bug: issued tokens live in this process only.
-        store = TokenStore(token_store_url(config), memory_only=has_defect(config.release, "token-memory"))
+        store = TokenStore(token_store_url(config), memory_only=has_defect(config.release, "token-memory"),
+                           recreate=has_defect(config.release, "tokens-table-recreated"))
     except sa.exc.SQLAlchemyError as exc:
         LOG.error("cannot open the token store: %s", exc)
         return 2
