@@ -5,9 +5,10 @@
 
 Prints, per run, the wall time to the verdict and its stages (deploy, the
 resource phases, the executor, the judging and reports, the cleanup), read
-from the run's timeline and verdict, and checks the target of issue 6:
-rolling-upgrade to verdict <= 90 s on the process backend (<= 5 min on Docker
-with cached images). Results go to a temporary directory; every cloud is
+from the run's timeline and verdict, and checks the targets: rolling-upgrade to
+verdict <= 40 s on the process backend (issue 11: the checks added for detection
+power must not slow the everyday run; issue 6 asked <= 90 s), <= 5 min on Docker
+with cached images. Results go to a temporary directory; every cloud is
 destroyed.
 """
 from __future__ import annotations
@@ -26,7 +27,7 @@ from harness.gate import GateOptions, prepare, run_gate
 from harness.timeline import read_events
 
 ROOT = Path(__file__).resolve().parents[1]
-TARGETS = {"process": 90.0, "docker": 300.0}
+TARGETS = {"process": 40.0, "docker": 300.0}
 
 
 def stages(run_dir: Path) -> dict[str, float]:
