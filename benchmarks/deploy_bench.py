@@ -25,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from harness.backends.base import HostSpec
 from harness.deploy import connect, deploy
 from harness.runstate import RunState
-from harness.scenario import load_scenario
+from harness.scenario.load import load_scenario
 
 MINIMAL = Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "scenarios" / "valid" / "minimal.yaml"
 TARGETS = {"docker": 60.0, "process": 10.0}

@@ -14,7 +14,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 HARNESS = ROOT / "harness"
-CLOUD_NAME = re.compile(r"[\"'](openstack|minicloud)[\"']")
+CLOUD_NAME = re.compile(r"([\"'])(openstack|minicloud)\1")
 BRANCH = re.compile(r"cloud\"?\)? *(==|!=) *[\"'](openstack|minicloud)[\"']")
 MAX_LINES = 400
 

@@ -19,9 +19,11 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from harness.executor import COMPLETED, Executor, Journal, build_plan  # noqa: E402
+from harness.clouds import build_plan  # noqa: E402
+from harness.executor import COMPLETED, Executor, Journal  # noqa: E402
 from harness.executor.ops import CheckReport, ExpectedReleases, HealthReport  # noqa: E402
-from harness.scenario import Scenario, parse_scenario  # noqa: E402
+from harness.scenario import Scenario  # noqa: E402
+from harness.scenario.load import parse_scenario  # noqa: E402
 from harness.timeline import Timeline  # noqa: E402
 from tests.unit.fakecloud import FakeCloud  # noqa: E402
 

@@ -26,11 +26,12 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from harness.backends import procutil  # noqa: E402
+from harness.clouds import build_plan  # noqa: E402
 from harness.clouds.minicloud_ops import MinicloudOps  # noqa: E402
 from harness.deploy import deploy  # noqa: E402
-from harness.executor import COMPLETED, Executor, Journal, build_plan  # noqa: E402
+from harness.executor import COMPLETED, Executor, Journal  # noqa: E402
 from harness.runstate import RunState  # noqa: E402
-from harness.scenario import load_scenario  # noqa: E402
+from harness.scenario.load import load_scenario  # noqa: E402
 from harness.timeline import Timeline, read_events  # noqa: E402
 from tests.integration.upgrade_support import MINIMAL, seed_servers  # noqa: E402
 

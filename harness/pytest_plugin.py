@@ -89,25 +89,29 @@ def run_id_for(name: str, worker: str | None) -> str:
 
 
 def _cloud_of(path: Path) -> str:
-    """The scenario's ``cloud:`` (minicloud when absent or unreadable: prepare says why)."""
+    """The scenario's ``cloud:`` (the default cloud when absent or unreadable: prepare says why)."""
+    from harness.clouds import DEFAULT_CLOUD
+
     try:
         raw = yaml.safe_load(path.read_text())
     except (OSError, yaml.YAMLError):
-        return "minicloud"
-    return str(raw.get("cloud", "minicloud")) if isinstance(raw, dict) else "minicloud"
+        return DEFAULT_CLOUD
+    return str(raw.get("cloud", DEFAULT_CLOUD)) if isinstance(raw, dict) else DEFAULT_CLOUD
 
 
 class ScenarioItem(pytest.Item):
     """One gate run of one scenario."""
 
     def runtest(self) -> None:
+        from harness.clouds import registry
         from harness.gate import GateOptions, prepare, run_gate
 
         config = self.config
         run_id = run_id_for(self.name, os.environ.get("PYTEST_XDIST_WORKER"))
         backend = config.getoption("rollgate_backend")
-        if _cloud_of(self.path) == "openstack":
-            backend = "docker"  # real OpenStack runs only in containers, whatever the matrix's backend
+        profile = registry().get(_cloud_of(self.path))  # an unknown cloud: prepare says so
+        if profile is not None and backend not in profile.backends:
+            backend = profile.backends[0]  # e.g. real OpenStack: only in containers, whatever the matrix's
         options = GateOptions(backend=backend, seed=config.getoption("rollgate_seed"), run_id=run_id)
         try:
             run = prepare(self.path, options, run_id)

@@ -45,7 +45,7 @@ from harness.executor.steps import (
 )
 from harness.runstate import RunState
 from harness.scenario import Host, Topology, UpgradePolicy
-from harness.scenario_rules import build_policy, check_schema
+from harness.scenario.rules import build_policy, check_schema
 
 #: controller services swapped before nova, each reversible (their N-1 runs on the expanded schema)
 BEFORE_NOVA = ("keystone", "placement", "glance", "neutron")

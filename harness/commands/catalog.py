@@ -35,7 +35,7 @@ from harness.errors import EXIT_ERROR, EXIT_FAIL, EXIT_PASS, UsageError, Validat
 from harness.report.catalog_page import CellResult, render_catalog, summarize
 from harness.report.writers import write_atomically
 from harness.runstate import results_root
-from harness.scenario import parse_scenario
+from harness.scenario.load import parse_scenario
 
 REPO_ROOT = MINICLOUD_CATALOG.parents[2]
 

@@ -59,7 +59,7 @@ def up(scenario: str | None, cloud_name: str, release: str | None, computes: int
     if not check_openstack_release(release):
         raise UsageError(f"--release {release}: an openstack release; add --cloud openstack")
     if scenario:
-        from harness.scenario import load_scenario
+        from harness.scenario.load import load_scenario
 
         loaded = load_scenario(scenario)
         if backend_name == "docker":

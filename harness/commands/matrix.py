@@ -27,7 +27,7 @@ import yaml
 from harness.errors import EXIT_ERROR, EXIT_FAIL, EXIT_PASS, UsageError, ValidationError
 from harness.report.matrix import build_matrix
 from harness.runstate import results_root
-from harness.scenario import parse_scenario
+from harness.scenario.load import parse_scenario
 
 DEFAULT_SCENARIOS = Path("scenarios")
 

@@ -6,19 +6,9 @@ random one; it is always printed, because the same seed gives the same plan.
 """
 from __future__ import annotations
 
-import secrets
 from pathlib import Path
 
 import click
-
-
-def choose_seed(cli_seed: int | None, scenario_seed: int | None) -> int:
-    """--seed wins, then the scenario's seed, then a fresh one (printed with the plan)."""
-    if cli_seed is not None:
-        return cli_seed
-    if scenario_seed is not None:
-        return scenario_seed
-    return secrets.randbelow(2**31)
 
 
 @click.command("plan")

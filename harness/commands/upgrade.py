@@ -50,7 +50,8 @@ from harness.executor import (
     plan_upgrade,
 )
 from harness.runstate import RunState
-from harness.scenario import DATA_PLANE_SERVICES, Scenario, parse_scenario, release_key
+from harness.scenario import DATA_PLANE_SERVICES, Scenario, release_key
+from harness.scenario.load import parse_scenario
 from harness.timeline import Timeline
 
 CRASH_HOOK = "ROLLGATE_CRASH_AFTER_STEP"

@@ -1,6 +1,7 @@
 """The rolling-upgrade executor: plan as data, write-ahead journal, engine.
 
-``build_plan(scenario, seed)`` makes the plan; ``Executor(plan, ops, journal,
+``plan_upgrade`` is the nova-style planner a cloud's profile may use
+(``harness.clouds.build_plan(scenario, seed)`` asks the scenario's cloud); ``Executor(plan, ops, journal,
 timeline).run() / .resume() / .rollback()`` carries it out against any
 ``CloudOps`` implementation.
 """
@@ -19,10 +20,10 @@ from harness.executor.engine import (
 )
 from harness.executor.journal import Journal, JournalMismatch
 from harness.executor.ops import CheckReport, CloudOps, HealthReport, OperationFailed
-from harness.executor.plan import Plan, build_plan, plan_upgrade
+from harness.executor.plan import Plan, choose_seed, plan_upgrade
 
 __all__ = [
     "COMPLETED", "FAILED", "ROLLBACK_FAILED", "ROLLED_BACK", "STOPPED", "CheckReport", "CloudOps", "Executor",
     "HealthReport", "Journal", "JournalHasProgress", "JournalMismatch", "OperationFailed", "Plan",
-    "RollbackRefused", "RunResult", "build_plan", "plan_upgrade",
+    "RollbackRefused", "RunResult", "choose_seed", "plan_upgrade",
 ]

@@ -21,6 +21,7 @@ import json
 import os
 import random
 import re
+import secrets
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -48,7 +49,6 @@ from harness.executor.steps import (
 from harness.scenario import (
     DATA_PLANE_SERVICES,
     Host,
-    Scenario,
     Topology,
     Upgrade,
     UpgradePolicy,
@@ -176,16 +176,13 @@ def _batches(hosts: Sequence[Host], size: int) -> list[list[Host]]:
     return [list(hosts[i:i + size]) for i in range(0, len(hosts), size)]
 
 
-def build_plan(scenario: Scenario, seed: int) -> Plan:
-    """The plan of the scenario's upgrade section (ValueError if it has none)."""
-    if scenario.upgrade is None:
-        raise ValueError(f"{scenario.path}: upgrade: missing: nothing to plan")
-    if scenario.cloud == "openstack":  # the profile's own service order (imported late: it uses this module)
-        from harness.clouds.openstack_plan import plan_openstack
-
-        return plan_openstack(scenario.name, scenario.topology, scenario.upgrade.to_release,
-                              scenario.upgrade.policy, seed)
-    return plan_upgrade(scenario.name, scenario.topology, scenario.upgrade, seed)
+def choose_seed(cli_seed: int | None, scenario_seed: int | None) -> int:
+    """--seed wins, then the scenario's seed, then a fresh one (printed with the plan)."""
+    if cli_seed is not None:
+        return cli_seed
+    if scenario_seed is not None:
+        return scenario_seed
+    return secrets.randbelow(2**31)
 
 
 def stop_step(plan: Plan, kind: str) -> str | None:

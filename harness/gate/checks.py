@@ -8,13 +8,10 @@ aggregate ``resources.intact`` that the upgrade tags read, and
 """
 from __future__ import annotations
 
-import json
-import urllib.request
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 
 from harness.resources import PhaseResult
-from harness.scenario import DATA_PLANE_SERVICES
-from harness.verdict import CHECK_RESOURCES, Check, Evidence, Releases
+from harness.verdict import CHECK_RESOURCES, Check, Evidence
 
 CHECK_PROJECT_ISOLATION = "security.project-isolation"
 CHECK_HARNESS = "harness.run"
@@ -71,28 +68,6 @@ def isolation_check(before: Sequence[str] | None, after: Sequence[str], source: 
     paths_before = len({leak.split(":", 1)[0] for leak in before or ()})
     seen = f"found {len(before)} leak(s) on {paths_before} path(s) at {source}, " if before else ""
     return Check.passed(CHECK_PROJECT_ISOLATION, f"{seen}none on any path at {target}")
-
-
-def service_releases(hosts: Mapping[str, tuple[str, Mapping[str, int | None]]],
-                     timeout: float = 2.0) -> Releases:
-    """host -> service -> release, as each service's ``/healthz`` reports it (black box).
-
-    ``hosts`` maps a host to (address, service -> port); data-plane services
-    (never upgraded) and ports-less services are skipped. A service that does
-    not answer reports ``down``.
-    """
-    releases: Releases = {}
-    for host, (address, services) in sorted(hosts.items()):
-        for service, port in sorted(services.items()):
-            if port is None or service in DATA_PLANE_SERVICES:
-                continue
-            try:
-                with urllib.request.urlopen(f"http://{address}:{port}/healthz", timeout=timeout) as answer:
-                    release = str(json.loads(answer.read()).get("release", "?"))
-            except (OSError, ValueError):
-                release = "down"
-            releases.setdefault(host, {})[service] = release
-    return releases
 
 
 def harness_error(message: str) -> Check:

@@ -35,6 +35,7 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
+from harness import clouds
 from harness.checks.contract import COMPUTE_FILTER, Problem, Reading, contract_check, judge
 from harness.checks.contract_schemas import EDGES, version_tuple
 from harness.clouds.minicloud_health import healthz
@@ -245,8 +246,8 @@ class ContractProbe(StepProbe):
 
 def contract_probe(context: ProbeContext) -> StepProbe | None:
     """minicloud only: the probe reads each controller's APIs directly, at the address and
-    ``/healthz`` the backend gives; an openstack run has no such access here yet (issue 12)."""
-    if context.scenario.cloud == "openstack":
+    ``/healthz`` the backend gives; a cloud whose profile does not list the probe gets none."""
+    if not clouds.profile(context.scenario.cloud).probes("contract"):
         return None
     return ContractProbe(context)
 

@@ -21,8 +21,8 @@ them all. Each point records its phases (``resources.create-<point>``,
 ``resources.intact`` judges the mixed verifications with the others.
 
 minicloud only: the phases read a data plane the openstack profile does not
-have (its fake driver runs no guest), so the factory returns None for
-``cloud: openstack`` (issue 12 moves the cloud-specific parts).
+have (its fake driver runs no guest), so the factory returns None for a cloud
+whose profile does not list the ``lifecycle`` probe (``CloudProfile.gate_probes``).
 """
 from __future__ import annotations
 
@@ -31,6 +31,7 @@ import logging
 from collections.abc import Iterator
 from typing import Any
 
+from harness import clouds
 from harness.gate.probes import PROBE_FACTORIES, ProbeContext, StepProbe
 from harness.resources import PhaseResult, ResourcePhases
 from harness.scenario import Scenario
@@ -91,14 +92,15 @@ class LifecycleProbe(StepProbe):
 def after_upgrade_phases(scenario: Scenario, resources: ResourcePhases) -> list[PhaseResult]:
     """One more resource right after the executor's last step (or its rollback): whatever runs at
     the end builds it, and ``verify-after`` reads it back with the others. minicloud only."""
-    if scenario.cloud == "openstack":
+    if not clouds.profile(scenario.cloud).probes("lifecycle"):
         return []
     return [resources.create_more(f"create-{AFTER}", SERVERS_PER_POINT)]
 
 
 def lifecycle_probe(context: ProbeContext) -> StepProbe | None:
     scenario = context.scenario
-    if scenario.cloud == "openstack" or context.resources is None or scenario.upgrade is None:
+    if (not clouds.profile(scenario.cloud).probes("lifecycle") or context.resources is None
+            or scenario.upgrade is None):
         return None
     if scenario.upgrade.action != "upgrade":
         return None  # a rolling reboot has no new release to write anything

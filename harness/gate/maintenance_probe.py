@@ -8,9 +8,10 @@ The builds run in the background; the probe waits for their placement before
 ``enable_compute(host)`` closes the window (so each was placed while the host
 was disabled), and deletes them as soon as it knows where they went.
 
-``cloud: openstack``: no probe. The probe only uses Nova's public API, but it
-boots with minicloud's defaults (no network, its image) and has not been run
-against OpenStack; enable it there once it has.
+Only for a cloud whose profile lists the ``maintenance`` probe (minicloud's). The
+probe only uses Nova's public API, but it boots with minicloud's defaults (no
+network, its image) and has not been run against OpenStack; list it in the
+openstack profile once it has.
 """
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from harness import clouds
 from harness.gate.probe_api import PROBE_PREFIX, ComputeClient, server_host
 from harness.gate.probes import PROBE_FACTORIES, ProbeContext, StepProbe
 from harness.gate.shutdown_probe import CloudAccess
@@ -159,7 +161,8 @@ def judge_disabled_host(windows: list[Window], leftovers: list[str] | None = Non
 
 def maintenance_probe(context: ProbeContext) -> StepProbe | None:
     """minicloud only for now (see the module's docstring)."""
-    if context.scenario.cloud == "openstack" or not hasattr(context.cloud, "backend"):
+    profile = clouds.profile(context.scenario.cloud)
+    if not (profile.probes("maintenance") and hasattr(context.cloud, "backend")):
         return None
     return MaintenanceProbe(CloudAccess(context.cloud), context.timeline)
 

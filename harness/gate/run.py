@@ -24,8 +24,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from harness import clouds
 from harness.checks.samples import numbered_events
 from harness.checks.slo import SloReport, evaluate
+from harness.clouds import DeployedCloud
 from harness.errors import RollgateError, UsageError
 from harness.executor import STOPPED, Executor, Journal, Plan, RunResult
 from harness.executor.steps import Pause
@@ -33,7 +35,6 @@ from harness.gate import contract_probe as _contract_probe  # noqa: F401  (regis
 from harness.gate import maintenance_probe, shutdown_probe  # noqa: F401  (register their probes)
 from harness.gate import versions_probe as _versions_probe  # noqa: F401  (registers its probe)
 from harness.gate.checks import harness_error, isolation_check, resource_checks
-from harness.gate.cloud import Cloud, open_cloud
 from harness.gate.engine import DEFAULT_ENGINE_WAIT_S, EngineWatch, guard_ops, wait_for_engine
 from harness.gate.hold import hold_step_id
 from harness.gate.lifecycle import after_upgrade_phases
@@ -98,7 +99,7 @@ def expects_rollback(scenario: Scenario) -> bool:
     """Scenarios that say so (``upgrade.expect: rollback``: a known-bad candidate), or that roll
     back on purpose (``upgrade.rollback_before``), expect (and judge) a clean rollback. The
     harness never guesses it from a release's name: a real gate does not know a candidate is bad."""
-    return scenario.upgrade is not None and scenario.upgrade.expects_rollback
+    return clouds.profile(scenario.cloud).expects_rollback(scenario)
 
 
 def prepare(scenario_path: str | Path, options: GateOptions, run_id: str) -> GateRun:
@@ -106,9 +107,11 @@ def prepare(scenario_path: str | Path, options: GateOptions, run_id: str) -> Gat
     checked = check_runnable(scenario_path, options.seed)
     scenario, seed, plan, stop_before = checked.scenario, checked.seed, checked.plan, checked.stop_before
     resources = checked.resources
-    if scenario.cloud == "openstack" and options.backend != "docker":
-        raise UsageError(f"--backend {options.backend}: {scenario.path} is a cloud: openstack scenario "
-                         "(real OpenStack services in containers): run it with --backend docker")
+    profile = clouds.profile(scenario.cloud)
+    engines = {b for p in clouds.registry().values() for b in p.backends}  # unknown: the deploy says so
+    if options.backend in engines and options.backend not in profile.backends:
+        raise UsageError(f"--backend {options.backend}: {scenario.path} is a cloud: {profile.name} scenario "
+                         f"({profile.summary}): run it with --backend {profile.backends[0]}")
     state = RunState(run_id=run_id, backend=options.backend)
     state.extra.update(scenario=scenario.name, scenario_path=str(scenario_path), seed=seed)
     return GateRun(scenario=scenario, plan=plan, state=state, resources=resources, stop_before=stop_before)
@@ -119,13 +122,13 @@ def run_gate(run: GateRun, options: GateOptions, echo: Echo) -> Verdict:
     run.run_dir.mkdir(parents=True, exist_ok=True)
     run.plan.save(run.run_dir / "plan.json")
     started = time.monotonic()
-    cloud: Cloud | None = None
+    cloud: DeployedCloud | None = None
     with Timeline(run.run_dir / "timeline.jsonl") as timeline:
         timeline.emit({"kind": "gate", "phase": "start", "scenario": run.scenario.name,
                        "seed": run.plan.seed, "backend": options.backend})
         try:
             echo(f"deploying {len(run.scenario.topology.hosts)} hosts on the {options.backend} backend")
-            cloud = open_cloud(run.state, run.scenario, options.backend)
+            cloud = clouds.profile(run.scenario.cloud).deploy(run.state, run.scenario, options.backend)
             echo(f"  up in {run.state.extra.get('deploy_seconds', '?')} s")
             run.no_dataplane = cloud.no_dataplane()
             run.watch = EngineWatch(cloud.engine_alive, timeline)
@@ -152,7 +155,7 @@ def run_gate(run: GateRun, options: GateOptions, echo: Echo) -> Verdict:
     return verdict
 
 
-def _clean_up(run: GateRun, cloud: Cloud, echo: Echo) -> None:
+def _clean_up(run: GateRun, cloud: DeployedCloud, echo: Echo) -> None:
     """Remove the run; an engine that went away is waited for (bounded) first."""
     wait_s = float(os.environ.get("ROLLGATE_ENGINE_WAIT", DEFAULT_ENGINE_WAIT_S))
     # Through the watch, so that the engine's return is on the timeline too.
@@ -171,7 +174,7 @@ def _clean_up(run: GateRun, cloud: Cloud, echo: Echo) -> None:
                                         f"`rollgate down {run.state.run_id}`"))
 
 
-def _judge(run: GateRun, cloud: Cloud, timeline: Timeline, options: GateOptions, echo: Echo) -> None:
+def _judge(run: GateRun, cloud: DeployedCloud, timeline: Timeline, options: GateOptions, echo: Echo) -> None:
     phases = cloud.resource_phases(run.run_dir, run.resources, timeline)
     echo(f"resources: creating {run.resources.servers} server(s)")
     created = phases.create()
@@ -198,7 +201,7 @@ def _judge(run: GateRun, cloud: Cloud, timeline: Timeline, options: GateOptions,
     run.phases.append(phases.destroy())
 
 
-def _observe_upgrade(run: GateRun, cloud: Cloud, phases: ResourcePhases, timeline: Timeline,
+def _observe_upgrade(run: GateRun, cloud: DeployedCloud, phases: ResourcePhases, timeline: Timeline,
                      options: GateOptions, echo: Echo) -> None:
     """Traffic around the executor; the SLOs judge exactly this window."""
     scenario = run.scenario

@@ -27,7 +27,8 @@ could be in flight then; the conductor's held builds cover the cast path. A
 killed, like a power cycle), so nothing is expected to survive it.
 identity and image have no hold hook (they share compute-api's HTTP server).
 
-``cloud: openstack``: no probe (the hold headers are minicloud's test hooks).
+Only for a cloud whose profile lists the ``shutdown`` probe: the hold headers are
+minicloud's test hooks.
 """
 from __future__ import annotations
 
@@ -39,6 +40,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from harness import clouds
 from harness.gate.probe_api import HOLD_HEADER, PROBE_PREFIX, Answer, ComputeClient
 from harness.gate.probes import PROBE_FACTORIES, ProbeContext, StepProbe
 from harness.timeline import Timeline
@@ -320,8 +322,8 @@ def judge_inflight(held: list[HeldWork], dropped_logs: dict[str, list[str]] | No
 
 
 def shutdown_probe(context: ProbeContext) -> StepProbe | None:
-    """minicloud only: the holds are its test hooks (``cloud: openstack`` gets no probe)."""
-    if context.scenario.cloud == "openstack" or not hasattr(context.cloud, "backend"):
+    """minicloud only: the holds are its test hooks (a profile without the probe gets none)."""
+    if not (clouds.profile(context.scenario.cloud).probes("shutdown") and hasattr(context.cloud, "backend")):
         return None
     return ShutdownProbe(CloudAccess(context.cloud), context.timeline)
 

@@ -4,9 +4,9 @@
 ``check_runnable``: so a scenario that ``plan`` accepts, ``run`` starts, and a
 scenario that ``run`` refuses, ``plan`` refuses with the same one-line error
 (``FILE: FIELD: problem and fix``, exit 2). It reads the file (UTF-8, no
-duplicate keys: ``harness.scenario.load_scenario``), validates every section
+duplicate keys: ``harness.scenario.load``), validates every section
 (``resources`` too), refuses what a gate run cannot do (no upgrade, faults it
-does not inject yet, a topology that cannot schedule), and builds the plan the
+does not inject yet, what the cloud's profile refuses: ``check_runnable``), and builds the plan the
 run will follow (with its hold step and its rollback point). What depends on
 the machine rather than the file (the backend, Docker images) is checked by
 ``run`` alone.
@@ -17,12 +17,13 @@ import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
+from harness import clouds
 from harness.errors import ValidationError
-from harness.executor import Plan, build_plan
-from harness.executor.plan import stop_step
+from harness.executor.plan import Plan, choose_seed, stop_step
 from harness.gate.hold import insert_hold
 from harness.resources import ResourceSpec, parse_resources
-from harness.scenario import Scenario, load_scenario
+from harness.scenario import Scenario
+from harness.scenario.load import load_scenario
 
 
 @dataclass(frozen=True)
@@ -36,27 +37,8 @@ class Runnable:
     stop_before: str | None  # upgrade.rollback_before: the step the run stops before
 
 
-def check_schedulable(scenario: Scenario) -> None:
-    """A minicloud topology needs a controller (the API, the scheduler), a compute host (where
-    the resource and traffic servers go) and a network host (every compute agent asks the network
-    service for ports and floating IPs): without one, a run would deploy and then end ERROR on a
-    timeout whose cause is only in a service's log. (An openstack topology is the profile's.)"""
-    if scenario.cloud != "minicloud":
-        return
-    for role, why in (("controller", "nothing would serve the API or schedule a server"),
-                      ("compute", "no server could be scheduled (the resources and the traffic boot "
-                                  "servers)"),
-                      ("network", "compute agents cannot start without the network service (ports, "
-                                  "floating IPs)")):
-        if not scenario.topology.with_role(role):
-            raise ValidationError(scenario.path, "topology.hosts",
-                                  f"no host has the {role} role: {why}; add a host with roles: [{role}]")
-
-
 def check_runnable(path: str | Path, seed: int | None) -> Runnable:
     """Validate SCENARIO for a gate run and build its plan; ValidationError (exit 2) otherwise."""
-    from harness.commands.plan import choose_seed
-
     scenario = load_scenario(path)
     resources = parse_resources(scenario.resources, scenario.path)
     if scenario.upgrade is None:
@@ -68,9 +50,9 @@ def check_runnable(path: str | Path, seed: int | None) -> Runnable:
         raise ValidationError(scenario.path, "faults",
                               "a gate run does not inject faults yet; remove the section, or inject by "
                               "hand with `rollgate fault` during `rollgate upgrade`")
-    check_schedulable(scenario)
+    clouds.profile(scenario.cloud).check_runnable(scenario)
     chosen = choose_seed(seed, scenario.seed)
-    plan = build_plan(scenario, chosen)
+    plan = clouds.build_plan(scenario, chosen)
     if scenario.upgrade.hold_after_batch is not None:
         plan = insert_hold(plan, scenario.upgrade.hold_after_batch, scenario.upgrade.hold_seconds)
     stop_before = None

@@ -29,6 +29,7 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
+from harness import clouds
 from harness.checks.versions import VersionReading, disagreements, versions_check
 from harness.clouds.minicloud_health import healthz
 from harness.gate.probes import PROBE_FACTORIES, ProbeContext, StepProbe
@@ -177,7 +178,7 @@ class VersionsProbe(StepProbe):
 def versions_probe(context: ProbeContext) -> StepProbe | None:
     """minicloud only: it reads each service's ``/healthz`` and minicloud's admin CLI; an openstack
     run compares Nova's service versions its own way (``openstack_cloud``'s end checks)."""
-    if context.scenario.cloud == "openstack":
+    if not clouds.profile(context.scenario.cloud).probes("versions"):
         return None
     return VersionsProbe(context)
 

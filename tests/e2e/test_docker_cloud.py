@@ -26,7 +26,7 @@ from harness.backends.docker import DockerBackend
 from harness.backends.docker_resources import LABEL_MANAGED, LABEL_RUN, docker_client, leftovers
 from harness.deploy import connect, deploy
 from harness.runstate import RunState
-from harness.scenario import load_scenario
+from harness.scenario.load import load_scenario
 from harness.smoke import floating_endpoint
 from harness.waiting import wait_until
 from tests.lb_drain_support import drain_replace_undrain

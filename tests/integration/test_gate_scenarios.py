@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 from harness.backends import procutil
-from harness.scenario import load_scenario
+from harness.scenario.load import load_scenario
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 ROOT = Path(__file__).resolve().parents[2]

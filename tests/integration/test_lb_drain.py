@@ -12,7 +12,7 @@ import pytest
 from harness.backends import procutil
 from harness.deploy import connect, deploy
 from harness.runstate import RunState
-from harness.scenario import load_scenario
+from harness.scenario.load import load_scenario
 from tests.lb_drain_support import drain_replace_undrain
 
 pytestmark = [pytest.mark.integration,

@@ -22,10 +22,10 @@ from pathlib import Path
 
 import pytest
 
+from harness.clouds import build_plan
 from harness.executor import ROLLED_BACK, Plan
 from harness.executor.journal import ABSENT, DONE, PARTIAL, Journal
-from harness.executor.plan import build_plan
-from harness.scenario import load_scenario
+from harness.scenario.load import load_scenario
 from tests.integration.upgrade_support import (
     MINIMAL,
     SimulatedCrash,

@@ -29,7 +29,7 @@ from harness.deploy import connect, deploy
 from harness.executor import Executor, Journal, Plan
 from harness.executor.ops import HealthReport
 from harness.runstate import RunState
-from harness.scenario import load_scenario
+from harness.scenario.load import load_scenario
 from harness.timeline import Timeline, read_events
 
 ROOT = Path(__file__).resolve().parents[2]

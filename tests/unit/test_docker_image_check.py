@@ -11,7 +11,7 @@ from harness.backends.docker import DockerBackend
 from harness.backends.docker_resources import check_scenario_images, image_for
 from harness.errors import DeployError, ValidationError
 from harness.runstate import RunState
-from harness.scenario import parse_scenario
+from harness.scenario.load import parse_scenario
 
 
 class _Images:

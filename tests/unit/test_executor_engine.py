@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 
+from harness.clouds import build_plan
 from harness.executor import (
     COMPLETED,
     FAILED,
@@ -16,10 +17,10 @@ from harness.executor import (
     JournalMismatch,
     Plan,
     RollbackRefused,
-    build_plan,
 )
 from harness.executor.journal import DONE, PARTIAL
-from harness.scenario import Scenario, parse_scenario
+from harness.scenario import Scenario
+from harness.scenario.load import parse_scenario
 from harness.timeline import Timeline, read_events
 from tests.unit.fakecloud import FakeCloud, SimulatedCrash
 

@@ -17,6 +17,7 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 
+from harness.clouds import build_plan
 from harness.executor import (
     COMPLETED,
     ROLLBACK_FAILED,
@@ -25,9 +26,8 @@ from harness.executor import (
     Journal,
     Plan,
     RollbackRefused,
-    build_plan,
 )
-from harness.scenario import parse_scenario
+from harness.scenario.load import parse_scenario
 from tests.unit.fakecloud import FakeCloud, SimulatedCrash
 
 UPGRADES = [("1.0", "1.1", "upgrade"), ("1.1", "2.0", "upgrade"), ("1.1", "1.1.1", "upgrade"),

@@ -13,7 +13,7 @@ from harness.gate.checks import isolation_check, resource_checks
 from harness.pytest_plugin import run_id_for
 from harness.resources import PhaseResult, ResourceSpec, parse_resources
 from harness.runstate import RUN_ID_RE
-from harness.scenario import load_scenario
+from harness.scenario.load import load_scenario
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -88,7 +88,7 @@ def test_run_ids_are_valid_and_distinct() -> None:
 
 
 def test_version_violations_are_named_with_their_log_lines() -> None:
-    from harness.gate.logscan import version_check, version_violations
+    from harness.checks.logscan import version_check, version_violations
 
     logs = {
         ("controller-1", "conductor"): "INFO fine\nERROR conductor controller-1 1.1+unpinned: build "

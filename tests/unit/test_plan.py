@@ -12,7 +12,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from harness.cli import main
-from harness.executor.plan import Plan, build_plan
+from harness.clouds import build_plan
+from harness.executor.plan import Plan
 from harness.executor.steps import (
     DbContract,
     DisableCompute,
@@ -25,7 +26,8 @@ from harness.executor.steps import (
     Step,
     UndrainApi,
 )
-from harness.scenario import Scenario, parse_scenario
+from harness.scenario import Scenario
+from harness.scenario.load import parse_scenario
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "scenarios"
 

@@ -11,8 +11,9 @@ from typing import Any
 
 import pytest
 
-from harness.executor.plan import Plan, build_plan
-from harness.scenario import parse_scenario
+from harness.clouds import build_plan
+from harness.executor.plan import Plan
+from harness.scenario.load import parse_scenario
 
 GOLDEN = Path(__file__).resolve().parents[1] / "golden" / "plans"
 REGENERATE = os.environ.get("ROLLGATE_REGEN_GOLDEN") == "1"

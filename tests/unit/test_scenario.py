@@ -8,15 +8,8 @@ import pytest
 import yaml
 
 from harness.errors import ValidationError
-from harness.scenario import (
-    DEFAULT_TOPOLOGY,
-    SECTION_PARSERS,
-    load_scenario,
-    parse_scenario,
-    release_key,
-    release_problem,
-    scenario_schema,
-)
+from harness.scenario import DEFAULT_TOPOLOGY, SECTION_PARSERS, release_key, release_problem, scenario_schema
+from harness.scenario.load import load_scenario, parse_scenario
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "scenarios"
 VALID = sorted((FIXTURES / "valid").glob("*.yaml"))

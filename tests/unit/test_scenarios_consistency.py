@@ -6,11 +6,12 @@ from pathlib import Path
 import pytest
 import yaml
 
-from harness.executor.plan import build_plan
+from harness.clouds import build_plan
 from harness.executor.steps import Pause
 from harness.gate.hold import HOLD_PHASE, insert_hold
 from harness.resources import parse_resources
-from harness.scenario import load_scenario
+from harness.scenario import scenario_schema
+from harness.scenario.load import load_scenario
 
 ROOT = Path(__file__).resolve().parents[2]
 SCENARIOS = sorted((ROOT / "scenarios").glob("*.yaml"))
@@ -48,7 +49,7 @@ def test_scenario_has_a_zuul_job_and_a_docs_entry(path: Path) -> None:
 
 
 def test_docs_name_every_schema_field() -> None:
-    schema = load_scenario.__globals__["scenario_schema"]()
+    schema = scenario_schema()
     docs = (ROOT / "docs" / "scenarios.md").read_text()
     for name in schema["properties"]:
         assert f"`{name}" in docs, f"docs/scenarios.md does not describe {name}"

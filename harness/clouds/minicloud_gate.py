@@ -1,11 +1,9 @@
-"""The cloud of one gate run: deployed through ``harness.deploy``, operated through ``MinicloudOps``.
+"""minicloud in a gate run: deployed through ``harness.deploy``, operated through ``MinicloudOps``.
 
-``open_cloud`` picks the scenario's cloud: this module's ``GateCloud`` for
-minicloud, ``harness.gate.openstack_cloud.OpenStackGateCloud`` for
-``cloud: openstack``; both offer the surface below.
-
-The gate needs a few things beyond the executor's ``CloudOps``: connections
-as admin and as a non-admin user, the compute API stopped and started on every
+``GateCloud`` is minicloud's ``harness.clouds.base.DeployedCloud`` (the openstack
+profile's is ``harness.clouds.openstack_gate.OpenStackGateCloud``). The gate
+needs a few things beyond the executor's ``CloudOps``: connections as admin
+and as a non-admin user, the compute API stopped and started on every
 controller (the "API down" resource phase), and each service's address and
 port (to ask it which release it runs). They are gathered here so the run
 module reads as the sequence of stages it is.
@@ -13,28 +11,29 @@ module reads as the sequence of stages it is.
 from __future__ import annotations
 
 import importlib
+import json
+import urllib.request
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from harness import deploy as deploy_module
+from harness.checks.logscan import version_check, version_violations
+from harness.clouds.nova_compute import wait_compute_api
 from harness.errors import UsageError
 from harness.executor.ops import CloudOps
-from harness.gate.checks import service_releases
-from harness.gate.logscan import version_check, version_violations
 from harness.resources import ResourcePhases, ResourceSpec
 from harness.runstate import RunState
-from harness.scenario import Scenario
+from harness.scenario import DATA_PLANE_SERVICES, Scenario
 from harness.timeline import Timeline
 from harness.verdict import Check, Releases
-from harness.waiting import in_a_row, wait_until
 
 COMPUTE_API = "compute-api"
 BACKENDS = ("process", "docker")
 
 
-def _deploy(state: RunState, scenario: Scenario, backend: str) -> Any:
+def deploy_on(state: RunState, scenario: Scenario, backend: str) -> Any:
     """``deploy(state, hosts)`` on the run's backend (``state.backend``, set from ``--backend``)."""
     if backend not in BACKENDS:
         raise UsageError(f"--backend: unknown backend {backend!r}; valid: {', '.join(BACKENDS)}")
@@ -52,26 +51,6 @@ def _ops_class() -> Any:
         raise UsageError("harness.clouds.minicloud_ops (the executor's minicloud operations) is not "
                          "installed: a gate run cannot upgrade anything") from exc
     return module.MinicloudOps
-
-
-class Cloud(Protocol):
-    """What a gate run needs of its cloud, whichever it is."""
-
-    state: RunState
-
-    def ops(self, scenario: Scenario) -> CloudOps: ...
-    def connect(self) -> Any: ...
-    def connect_demo(self) -> Any: ...
-    def resource_phases(self, run_dir: Path, spec: ResourceSpec, timeline: Timeline) -> ResourcePhases: ...
-    def compute_api_url(self) -> str: ...
-    def stop_compute_api(self) -> list[str]: ...
-    def start_compute_api(self) -> None: ...
-    def engine_alive(self) -> bool: ...
-    def infra_alive(self) -> bool: ...
-    def no_dataplane(self) -> str | None: ...
-    def final_releases(self) -> Releases: ...
-    def end_checks(self, expected: str) -> list[Check]: ...
-    def destroy(self) -> None: ...
 
 
 @dataclass
@@ -106,7 +85,7 @@ class GateCloud:
         return service_releases(self.service_ports())
 
     def end_checks(self, expected: str) -> list[Check]:
-        """Every service logged only versioned objects its peers accept (harness.gate.logscan)."""
+        """Every service logged only versioned objects its peers accept (harness.checks.logscan)."""
         return [version_check(version_violations(self.services(), self.backend.logs))]
 
     def connect_demo(self) -> Any:
@@ -153,17 +132,23 @@ class GateCloud:
         self.backend.destroy()
 
 
-def wait_compute_api(conn: Any, timeout: float, interval: float) -> None:
-    """Until the public compute API answers 5 times in a row (the load balancer has every
-    backend back, not just one), after the API-down phase."""
-    wait_until(in_a_row(lambda: list(conn.compute.flavors()) or True, 5), timeout=timeout,
-               interval=interval, what="the compute API after the API-down phase")
+def service_releases(hosts: Mapping[str, tuple[str, Mapping[str, int | None]]],
+                     timeout: float = 2.0) -> Releases:
+    """host -> service -> release, as each service's ``/healthz`` reports it (black box).
 
-
-def open_cloud(state: RunState, scenario: Scenario, backend: str) -> Cloud:
-    """Deploy the scenario's topology (all-or-nothing) and wrap it."""
-    if scenario.cloud == "openstack":
-        from harness.gate.openstack_cloud import open_openstack
-
-        return open_openstack(state, scenario)
-    return GateCloud(state, _deploy(state, scenario, backend))
+    ``hosts`` maps a host to (address, service -> port); data-plane services
+    (never upgraded) and ports-less services are skipped. A service that does
+    not answer reports ``down``.
+    """
+    releases: Releases = {}
+    for host, (address, services) in sorted(hosts.items()):
+        for service, port in sorted(services.items()):
+            if port is None or service in DATA_PLANE_SERVICES:
+                continue
+            try:
+                with urllib.request.urlopen(f"http://{address}:{port}/healthz", timeout=timeout) as answer:
+                    release = str(json.loads(answer.read()).get("release", "?"))
+            except (OSError, ValueError):
+                release = "down"
+            releases.setdefault(host, {})[service] = release
+    return releases

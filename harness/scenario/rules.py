@@ -1,10 +1,10 @@
 """The rules a scenario file must satisfy, turned into typed models.
 
-Split from ``harness.scenario`` (which holds the models and the public
-``load_scenario``) so each stays small. ``check_schema`` turns JSON Schema
-errors into one message naming the field and what is valid; ``build_scenario``
-applies the cross-field rules: host names and addresses unique, releases known,
-only N and N+1 in one cloud, a sane policy for the hosts there are.
+Shared by every cloud's profile (``harness.clouds.<cloud>.build_scenario``
+composes them). ``check_schema`` turns JSON Schema errors into one message
+naming the field and what is valid; the builders apply the cross-field
+rules: host names and addresses unique, releases known, only N and N+1 in one
+cloud, a sane policy for the hosts there are.
 """
 from __future__ import annotations
 
@@ -15,12 +15,11 @@ from typing import Any
 import jsonschema
 
 from harness.errors import ValidationError
-from harness.scenario import (
+from harness.scenario.model import (
     DEFAULT_TOPOLOGY,
     ROLE_SERVICES,
     ROLLED_ROLES,
     Host,
-    Scenario,
     Topology,
     Upgrade,
     UpgradePolicy,
@@ -266,25 +265,3 @@ def build_upgrade(raw: Mapping[str, Any] | None, topology: Topology, path: str) 
                    hold_after_batch=hold_after,
                    hold_seconds=float((hold or {}).get("seconds", 0.0)), rollback_before=rollback_before,
                    expect=expect)
-
-
-def build_scenario(raw: Mapping[str, Any], path: str) -> Scenario:
-    """The typed scenario, after every cross-field rule held."""
-    if raw.get("cloud") == "openstack":
-        from harness.scenario_openstack import build_openstack_scenario
-
-        return build_openstack_scenario(raw, path)
-    if "computes" in (raw.get("topology") or {}):
-        raise ValidationError(path, "topology.computes", "openstack only (cloud: openstack); a minicloud "
-                              "topology lists its hosts in topology.hosts")
-    upgrade_raw = raw.get("upgrade")
-    default_release = upgrade_raw["from"] if upgrade_raw else None
-    topology = build_topology(raw, default_release, path)
-    if upgrade_raw is None:
-        check_series(topology, None, path)
-    upgrade = build_upgrade(upgrade_raw, topology, path)
-    return Scenario(
-        name=raw["name"], description=raw.get("description", ""), topology=topology,
-        upgrade=upgrade, seed=raw.get("seed"), traffic=raw.get("traffic") or {},
-        slo=raw.get("slo") or {}, faults=tuple(raw.get("faults") or ()),
-        resources=raw.get("resources") or {}, checks=tuple(raw.get("checks") or ()), path=path)

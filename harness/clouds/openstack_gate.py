@@ -1,8 +1,8 @@
 """The cloud of a gate run with ``cloud: openstack``: real Keystone, Placement and Nova.
 
-The same surface as ``GateCloud`` (minicloud), so ``harness.gate.run`` reads
-as one sequence of stages for both: deployed by ``deploy_openstack`` (all or
-nothing), operated by ``OpenStackOps``, resources checked by
+The same surface (``harness.clouds.base.DeployedCloud``) as ``GateCloud``
+(minicloud), so ``harness.gate.run`` reads as one sequence of stages for
+both: deployed by ``deploy_openstack`` (all or nothing), operated by ``OpenStackOps``, resources checked by
 ``OpenStackResourcePhases`` (servers, flavors, Placement allocations), the
 API-down phase stops nova-api. What differs is how the end state is read:
 
@@ -30,12 +30,12 @@ from typing import Any
 from harness.backends import docker_resources as res
 from harness.backends.docker_openstack import OpenStackContainers
 from harness.clouds import openstack as profile
+from harness.clouds.nova_compute import wait_compute_api
 from harness.clouds.openstack_deploy import deploy_openstack
 from harness.clouds.openstack_ops import OpenStackOps, check_report, nova_service_versions
 from harness.clouds.openstack_resources import OpenStackResourcePhases
 from harness.deploy import connect
 from harness.executor.ops import CloudOps
-from harness.gate.cloud import wait_compute_api
 from harness.resources import ResourceSpec
 from harness.runstate import RunState
 from harness.scenario import Scenario
@@ -184,7 +184,7 @@ def versions_check(versions: dict[tuple[str, str], int], release: str) -> Check:
 
 def open_openstack(state: RunState, scenario: Scenario) -> OpenStackGateCloud:
     """Deploy the scenario's openstack cloud at its source release (all-or-nothing); the backend
-    is Docker (``harness.gate.run.prepare`` refuses another for a cloud: openstack scenario)."""
+    is Docker (``harness.gate.run.prepare`` refuses a backend the profile does not list)."""
     assert scenario.upgrade is not None
     computes = len(scenario.topology.with_role("compute"))
     # api_drain: false turns the load balancer's shield of a swap off too (no replayed requests)

@@ -17,7 +17,7 @@ from typing import Any
 from harness.clouds import openstack as profile
 from harness.errors import ValidationError
 from harness.scenario import Host, Scenario, Topology, Upgrade
-from harness.scenario_rules import build_policy
+from harness.scenario.rules import build_policy
 
 DEFAULT_COMPUTES = 3
 #: scenario fields that only mean something on minicloud

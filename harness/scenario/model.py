@@ -1,4 +1,4 @@
-"""Scenario files: the typed model, and validation before anything starts.
+"""Scenario files: the typed model (loading and validation: ``harness.scenario.load``).
 
 A scenario is one YAML file: the cloud to build (``topology``), the upgrade or
 rolling reboot to run on it (``upgrade`` with its ``policy``), and the traffic,
@@ -14,7 +14,6 @@ restated here (see images/minicloud/DESIGN.md, "Releases").
 """
 from __future__ import annotations
 
-import dataclasses
 import fnmatch
 import importlib
 import json
@@ -22,14 +21,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources as importlib_resources
-from pathlib import Path
 from typing import Any
-
-import yaml
 
 from harness.backends.base import HostSpec
 from harness.defect_catalog import minicloud_variants
-from harness.errors import ValidationError
 
 # --- releases -------------------------------------------------------------
 
@@ -230,7 +225,7 @@ _SECTION_HOOKS = {"traffic": ("harness.traffic.config", "parse_traffic"),
                   "slo": ("harness.traffic.config", "parse_slo")}
 
 
-def _section_parser(section: str) -> Callable[[Any, str], Any] | None:
+def section_parser(section: str) -> Callable[[Any, str], Any] | None:
     if section in SECTION_PARSERS:
         return SECTION_PARSERS[section]
     module_name, attribute = _SECTION_HOOKS[section]
@@ -252,67 +247,3 @@ def scenario_schema() -> dict[str, Any]:
     text = importlib_resources.files("harness").joinpath("schemas/scenario.schema.json").read_text()
     schema: dict[str, Any] = json.loads(text)
     return schema
-
-
-def load_scenario(path: str | Path) -> Scenario:
-    """Read, validate and model a scenario file; ValidationError on any problem (also for a
-    file that is not UTF-8 text, and for a key given twice, which YAML would silently keep
-    the last of)."""
-    label = str(path)
-    try:
-        data = Path(path).read_bytes()
-    except OSError as exc:
-        raise ValidationError(label, "(file)", f"cannot read: {exc.strerror}") from None
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        line = data[:exc.start].count(b"\n") + 1
-        raise ValidationError(label, f"(line {line})", f"not UTF-8 text (byte 0x{data[exc.start]:02x} at "
-                              f"offset {exc.start}); save the file as UTF-8") from None
-    try:
-        check_duplicate_keys(yaml.compose(text, Loader=yaml.SafeLoader), label)
-        raw = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"(line {mark.line + 1})" if mark is not None else "(file)"
-        raise ValidationError(label, where, f"malformed YAML: {getattr(exc, 'problem', exc)}") from None
-    except RecursionError:
-        raise ValidationError(label, "(file)", "malformed YAML: nested too deeply") from None
-    return parse_scenario(raw, label)
-
-
-def check_duplicate_keys(node: yaml.Node | None, path: str, where: tuple[str | int, ...] = ()) -> None:
-    """ValidationError naming the field of the first mapping key given twice (YAML loaders keep
-    the last value without a word: a scenario would silently run with half its settings)."""
-    from harness.scenario_rules import field_name
-
-    if isinstance(node, yaml.MappingNode):
-        seen: dict[str, int] = {}
-        for key, value in node.value:
-            if isinstance(key, yaml.ScalarNode):
-                line = key.start_mark.line + 1
-                if key.value in seen:
-                    raise ValidationError(path, field_name([*where, key.value]),
-                                          f"given twice (lines {seen[key.value]} and {line}); keep one")
-                seen[key.value] = line
-                check_duplicate_keys(value, path, (*where, key.value))
-            else:
-                check_duplicate_keys(value, path, where)
-    elif isinstance(node, yaml.SequenceNode):
-        for index, item in enumerate(node.value):
-            check_duplicate_keys(item, path, (*where, index))
-
-
-def parse_scenario(raw: Any, path: str = "<scenario>") -> Scenario:
-    """Validate an already-parsed mapping (e.g. from a test or a matrix cell)."""
-    # Imported here: scenario_rules builds the models defined above (a cycle at import time).
-    from harness.scenario_rules import build_scenario, check_schema
-
-    check_schema(raw, path)
-    scenario = build_scenario(raw, path)
-    parsed: dict[str, Any] = {}
-    for section in ("traffic", "slo"):
-        parser = _section_parser(section)
-        if parser is not None:
-            parsed[f"{section}_config"] = parser(raw.get(section), path)
-    return dataclasses.replace(scenario, **parsed)
