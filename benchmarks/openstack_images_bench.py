@@ -26,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from harness.image_inputs import IMAGES_DIR
 from harness.images import default_cache_dir, docker_client
-from harness.images_openstack import (
+from harness.clouds.openstack_images import (
     OPENSTACK_RELEASES,
     OpenStackImageBuilder,
     ensure_openstack_wheelhouse,

@@ -10,13 +10,15 @@ the caller asks for every root (``root=None``).
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from types import FrameType
 
 from harness.ownership import ROOT_ENV, RUN_ENV, Owner, root_tag, within
 
@@ -164,3 +166,16 @@ def listening_addresses() -> set[str]:
     except OSError:
         pass
     return found
+
+
+@contextlib.contextmanager
+def sigterm_as_interrupt() -> Iterator[None]:
+    """SIGTERM (a CI timeout's) raises KeyboardInterrupt meanwhile, so it cleans up like Ctrl-C."""
+    def interrupt(signum: int, frame: FrameType | None) -> None:
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)

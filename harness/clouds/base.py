@@ -9,11 +9,13 @@ cloud's name. Where the clouds differ in what the gate can observe, the profile 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
+    from harness.backends.base import HostSpec
     from harness.executor.ops import CloudOps
     from harness.executor.plan import Plan
     from harness.resources import ResourcePhases, ResourceSpec
@@ -47,6 +49,17 @@ class DeployedCloud(Protocol):
     def destroy(self) -> None: ...
 
 
+@dataclass(frozen=True)
+class UpRequest:
+    """What ``rollgate up`` was asked for: checked by the profile before anything starts."""
+
+    scenario: str | None
+    release: str
+    computes: int
+    backend: str
+    hosts: tuple[HostSpec, ...] = ()  # what will be deployed, where the profile knows it beforehand
+
+
 class CloudProfile(ABC):
     """Everything the harness knows of one kind of cloud before it runs; one instance per cloud."""
 
@@ -62,6 +75,9 @@ class CloudProfile(ABC):
     summary: str
     #: the gate probes (of ``PROBES``) that can read this cloud
     gate_probes: frozenset[str] = frozenset()
+    #: whether ``rollgate reboot`` and ``rollgate fault`` drive it
+    rolling_reboot: bool = False
+    faults: bool = False
 
     def probes(self, probe: str) -> bool:
         """Whether the gate probe ``probe`` (one of ``PROBES``) reads this cloud."""
@@ -87,3 +103,47 @@ class CloudProfile(ABC):
     def expects_rollback(self, scenario: Scenario) -> bool:
         """Whether the gate run of ``scenario`` should end rolled back (the scenario says so)."""
         return scenario.upgrade is not None and scenario.upgrade.expects_rollback
+
+    # --- what the commands beyond the gate need (up, down, status, upgrade, images) ---
+
+    def check_up(self, request: UpRequest) -> None:  # noqa: B027 (a hook: most clouds need none)
+        """UsageError if ``rollgate up`` cannot deploy ``request`` (flags only: nothing is read)."""
+
+    @abstractmethod
+    def prepare_up(self, request: UpRequest) -> UpRequest:
+        """The request with what will be deployed (reads the scenario; ValidationError on it)."""
+
+    @abstractmethod
+    def up(self, run_id: str, request: UpRequest) -> list[str]:
+        """Deploy ``request`` as run ``run_id`` (all-or-nothing); the lines ``rollgate up`` prints."""
+
+    @abstractmethod
+    def destroy_run(self, state: RunState) -> None:
+        """Stop and remove everything of a run the backend did not already (``rollgate down``)."""
+
+    def service_health(self, state: RunState) -> Mapping[tuple[str, str], str] | None:
+        """(host, service) -> health for ``rollgate status``; None: ask each service's ``/healthz``."""
+        return None
+
+    @abstractmethod
+    def plan_for_run(self, state: RunState, action: str, target: str | None, policy: dict[str, Any],
+                     seed: int | None, label: str) -> Plan:
+        """The plan of ``action`` (upgrade, reboot) of a running cloud, validated like a scenario
+        (ValidationError naming ``label``), with whatever it needs there (images) checked."""
+
+    @abstractmethod
+    def run_ops(self, state: RunState, plan: Plan) -> CloudOps:
+        """The executor's operations on a running cloud, for ``plan``."""
+
+    @abstractmethod
+    def image_specs(self) -> Sequence[Any]:
+        """The Docker images a deployment of every release needs (``harness.images.ImageSpec``)."""
+
+    @abstractmethod
+    def build_images(self, client: Any, releases: Sequence[str] | None,
+                     progress: Callable[[str], None]) -> list[Any]:
+        """Build the images of ``releases`` (None: all) and the ones they share; BuildResults."""
+
+    @abstractmethod
+    def build_hint(self, release: str | None) -> str:
+        """The command that builds the image of ``release`` (or the shared ones)."""

@@ -7,15 +7,16 @@ CLI, its request-holding test hooks).
 """
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from harness.clouds import minicloud
-from harness.clouds.base import PROBES, CloudProfile
+from harness.clouds.base import PROBES, CloudProfile, UpRequest
 from harness.clouds.minicloud_scenario import build_minicloud_scenario, check_schedulable
 
 if TYPE_CHECKING:
     from harness.clouds.minicloud_gate import GateCloud
+    from harness.executor.ops import CloudOps
     from harness.executor.plan import Plan
     from harness.runstate import RunState
     from harness.scenario.model import Scenario
@@ -28,6 +29,8 @@ class MinicloudProfile(CloudProfile):
     default_release = "1.0"
     summary = "the simulated cloud, as local processes or containers"
     gate_probes = frozenset(PROBES)
+    rolling_reboot = True
+    faults = True
 
     def build_scenario(self, raw: Mapping[str, Any], path: str) -> Scenario:
         return build_minicloud_scenario(raw, path)
@@ -45,3 +48,44 @@ class MinicloudProfile(CloudProfile):
         from harness.clouds.minicloud_gate import GateCloud, deploy_on
 
         return GateCloud(state, deploy_on(state, scenario, backend))
+
+    def prepare_up(self, request: UpRequest) -> UpRequest:
+        from harness.clouds import minicloud_runs
+
+        return minicloud_runs.prepare_up(request)
+
+    def up(self, run_id: str, request: UpRequest) -> list[str]:
+        from harness.clouds import minicloud_runs
+
+        return minicloud_runs.up(run_id, request)
+
+    def destroy_run(self, state: RunState) -> None:
+        from harness.backends import make_backend
+
+        make_backend(state.backend, state).destroy()
+
+    def plan_for_run(self, state: RunState, action: str, target: str | None, policy: dict[str, Any],
+                     seed: int | None, label: str) -> Plan:
+        from harness.clouds import minicloud_runs
+
+        return minicloud_runs.plan_for_run(state, action, target, policy, seed, label)
+
+    def run_ops(self, state: RunState, plan: Plan) -> CloudOps:
+        from harness.backends import make_backend
+        from harness.clouds.minicloud_ops import MinicloudOps
+
+        return MinicloudOps(make_backend(state.backend, state), state, target_release=plan.to_release)
+
+    def image_specs(self) -> Sequence[Any]:
+        from harness.images import image_specs
+
+        return image_specs()
+
+    def build_images(self, client: Any, releases: Sequence[str] | None,
+                     progress: Callable[[str], None]) -> list[Any]:
+        from harness.images import ImageBuilder
+
+        return list(ImageBuilder(client, progress=progress).build_all(releases or None))
+
+    def build_hint(self, release: str | None) -> str:
+        return "rollgate images build"

@@ -38,7 +38,7 @@ from harness.backends.base import HostSpec
 from harness.errors import ValidationError
 from harness.images import HAPROXY_TAG
 
-RELEASES = ("2026.1", "2026.2")  # kept equal to harness.images_openstack.OPENSTACK_RELEASES by a test
+RELEASES = ("2026.1", "2026.2")  # kept equal to harness.clouds.openstack_images.OPENSTACK_RELEASES by a test
 DEFAULT_RELEASE = "2026.1"
 MAX_COMPUTES = 10  # each nova-compute is ~100 MB and a few seconds of CPU at start
 MARIADB_TAG = "rollgate/mariadb:10.11"

@@ -2,45 +2,38 @@
 ``harness.commands.runs``)."""
 from __future__ import annotations
 
-import contextlib
-import signal
 import time
-from collections.abc import Iterator
-from types import FrameType
 
 import click
 
+from harness import clouds
 from harness.backends import BACKENDS, make_backend, procutil
-from harness.backends.base import HostSpec
-from harness.backends.docker_resources import check_scenario_images, docker_client
 from harness.backends.process import ProcessBackend
-from harness.clouds.openstack import DEFAULT_RELEASE as DEFAULT_OPENSTACK_RELEASE
-from harness.clouds.openstack import check_computes
-from harness.clouds.openstack import check_release as check_openstack_release
-from harness.clouds.openstack_deploy import deploy_openstack
+from harness.clouds.base import UpRequest
 from harness.deploy import all_in_one, deploy
 from harness.errors import UsageError
 from harness.runstate import RunState, check_run_id, new_run_id
 from harness.timeline import FAULT, Timeline
 
-CLOUDS = ("minicloud", "openstack")
-DEFAULT_RELEASE = {"minicloud": "1.0", "openstack": DEFAULT_OPENSTACK_RELEASE}
+CLOUDS = tuple(clouds.registry())
 
 
 @click.command()
 @click.argument("scenario", required=False, type=click.Path(dir_okay=False))
-@click.option("--cloud", "cloud_name", type=click.Choice(CLOUDS), default="minicloud", show_default=True,
+@click.option("--cloud", "cloud_name", type=click.Choice(CLOUDS), default=clouds.DEFAULT_CLOUD,
+              show_default=True,
               help="What to deploy: the simulated minicloud, or real OpenStack (Keystone, Placement, "
                    "Nova with the fake driver; Docker only).")
 @click.option("--release", default=None,
-              help="Release of every service (all-in-one only) [default: 1.0 for minicloud, "
-                   f"{DEFAULT_OPENSTACK_RELEASE} for openstack].")
+              help="Release of every service (all-in-one only) [default: " + ", ".join(
+                  f"{p.default_release} for {p.name}" for p in clouds.registry().values()) + "].")
 @click.option("--computes", default=3, show_default=True, type=int,
               help="Number of compute hosts (all-in-one only).")
 @click.option("--run-id", default=None, help="Run id (default: a new one).")
 @click.option("--backend", "backend_name", type=click.Choice(sorted(BACKENDS)), default=None,
               help="Where hosts live: local processes or Docker containers "
-                   "[default: process for minicloud, docker for openstack].")
+                   "[default: " + ", ".join(
+                       f"{p.backends[0]} for {p.name}" for p in clouds.registry().values()) + "].")
 def up(scenario: str | None, cloud_name: str, release: str | None, computes: int, run_id: str | None,
        backend_name: str | None) -> None:
     """Start a cloud (on loopback, or in Docker) and leave it running.
@@ -51,32 +44,18 @@ def up(scenario: str | None, cloud_name: str, release: str | None, computes: int
     ``results/<run-id>/clouds.yaml`` (cloud ``rollgate``, admin credentials).
     ``--cloud openstack`` deploys real OpenStack on Docker (all-in-one only).
     """
-    release = release or DEFAULT_RELEASE[cloud_name]
-    if cloud_name == "openstack":
-        _up_openstack(scenario, release, computes, run_id, backend_name or "docker")
-        return
-    backend_name = backend_name or "process"
-    if not check_openstack_release(release):
-        raise UsageError(f"--release {release}: an openstack release; add --cloud openstack")
-    if scenario:
-        from harness.scenario.load import load_scenario
-
-        loaded = load_scenario(scenario)
-        if backend_name == "docker":
-            check_scenario_images(loaded, docker_client())
-        hosts = [h.to_spec() for h in loaded.topology.hosts]
-    else:
-        hosts = all_in_one(release, computes)
-        if backend_name == "docker":  # PostgreSQL is the docker backend's database
-            hosts.append(HostSpec("db", ("db",), {}))
+    profile = clouds.profile(cloud_name)
+    request = UpRequest(scenario, release or profile.default_release, computes,
+                        backend_name or profile.backends[0])
+    profile.check_up(request)
+    other = next((p for p in clouds.registry().values()
+                  if p is not profile and request.release in p.releases), None)
+    if other is not None and request.release not in profile.releases:
+        raise UsageError(f"--release {request.release}: an {other.name} release; add --cloud {other.name}")
+    request = profile.prepare_up(request)
     run_id = _new_run(run_id)
-    state = RunState(run_id=run_id, backend=backend_name)
-    deploy(state, hosts)
-    click.echo(f"run {run_id}: up on {backend_name} in {state.extra['deploy_seconds']}s")
-    click.echo(f"  clouds.yaml: {state.directory / 'clouds.yaml'} (cloud: rollgate)")
-    for host in state.hosts.values():
-        click.echo(f"  {host.name:<12} {host.address:<15} " + ", ".join(
-            f"{s}@{v.release}" for s, v in host.services.items()))
+    for line in profile.up(run_id, request):
+        click.echo(line)
     click.echo(f"stop it with: rollgate down {run_id}")
 
 
@@ -92,47 +71,6 @@ def _new_run(run_id: str | None) -> str:
     return run_id
 
 
-@contextlib.contextmanager
-def _sigterm_as_interrupt() -> Iterator[None]:
-    def interrupt(signum: int, frame: FrameType | None) -> None:
-        raise KeyboardInterrupt(f"signal {signum}")
-
-    previous = signal.signal(signal.SIGTERM, interrupt)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-
-
-def _up_openstack(scenario: str | None, release: str, computes: int, run_id: str | None,
-                  backend_name: str) -> None:
-    """``up --cloud openstack``: checked here so that bad input starts nothing."""
-    if scenario:
-        raise UsageError("SCENARIO: --cloud openstack deploys the all-in-one topology only for now; "
-                         "drop SCENARIO and use --release/--computes")
-    if backend_name != "docker":
-        raise UsageError(f"--backend {backend_name}: --cloud openstack runs only in Docker containers; "
-                         "use --backend docker (its default)")
-    for flag, problem in (("--release", check_openstack_release(release)),
-                          ("--computes", check_computes(computes))):
-        if problem:
-            raise UsageError(f"{flag}: {problem}")
-    run_id = _new_run(run_id)
-    state = RunState(run_id=run_id, backend="docker", cloud="openstack")
-    with _sigterm_as_interrupt():  # a CI timeout's SIGTERM cleans up like Ctrl-C
-        deploy_openstack(state, release, computes)
-    info = state.extra["openstack"]
-    click.echo(f"run {run_id}: openstack {release} up on docker in {state.extra['deploy_seconds']}s "
-               f"(peak RSS of the cloud while deploying: {info['peak_rss_bytes'] / 2**30:.2f} GiB)")
-    click.echo("  phases (s since start): " + ", ".join(f"{n} {t}" for n, t in info["phases"].items()))
-    click.echo(f"  clouds.yaml: {state.directory / 'clouds.yaml'} (clouds: rollgate, rollgate-demo)")
-    for kind, url in state.endpoints.items():
-        click.echo(f"  {kind:<10} {url}")
-    for host in state.hosts.values():
-        click.echo(f"  {host.name:<12} " + ", ".join(f"{s}@{v.release}" for s, v in host.services.items()))
-    click.echo(f"stop it with: rollgate down {run_id}")
-
-
 @click.command()
 @click.argument("run_id")
 @click.argument("host")
@@ -145,8 +83,10 @@ def fault(run_id: str, host: str, service: str, action: str | None, stop_for: fl
     if (action is None) == (stop_for is None):
         raise UsageError("give exactly one of --kill or --stop-for SECONDS")
     state = RunState.load(run_id)
-    if state.cloud != "minicloud":
-        raise UsageError(f"run {run_id} is an {state.cloud} cloud: `rollgate fault` drives minicloud only "
+    profile = clouds.registry().get(state.cloud)
+    if profile is None or not profile.faults:
+        able = " and ".join(p.name for p in clouds.registry().values() if p.faults)
+        raise UsageError(f"run {run_id} is an {state.cloud} cloud: `rollgate fault` drives {able} only "
                          "so far")
     backend = make_backend(state.backend, state)
     if isinstance(backend, ProcessBackend):

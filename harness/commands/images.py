@@ -6,6 +6,7 @@ from typing import Any
 
 import click
 
+from harness import clouds
 from harness.errors import UsageError
 from harness.images import (
     BASE_TAG,
@@ -13,12 +14,8 @@ from harness.images import (
     LABEL_KIND,
     LABEL_MANAGED,
     LABEL_RELEASE,
-    MINICLOUD_RELEASES,
-    ImageBuilder,
     docker_client,
-    image_specs,
 )
-from harness.images_openstack import OPENSTACK_RELEASES, OpenStackImageBuilder, openstack_image_specs
 
 
 @click.group()
@@ -26,16 +23,17 @@ def images() -> None:
     """Build and list the images the docker backend deploys (offline, cached)."""
 
 
-CLOUD_RELEASES = {"minicloud": MINICLOUD_RELEASES, "openstack": OPENSTACK_RELEASES}
+CLOUD_RELEASES = {name: profile.releases for name, profile in clouds.registry().items()}
 
 
 @images.command("build")
-@click.option("--cloud", type=click.Choice(sorted(CLOUD_RELEASES)), default="minicloud", show_default=True,
+@click.option("--cloud", type=click.Choice(sorted(CLOUD_RELEASES)), default=clouds.DEFAULT_CLOUD,
+              show_default=True,
               help="Whose images: minicloud's (base, PostgreSQL, HAProxy, a release image each) or "
                    "real OpenStack's (base, MariaDB, RabbitMQ, HAProxy, a release image each; the "
                    "first build downloads about 60 MB of wheels per release).")
 @click.option("--release", "releases", multiple=True,
-              type=click.Choice(MINICLOUD_RELEASES + OPENSTACK_RELEASES),
+              type=click.Choice([r for releases in CLOUD_RELEASES.values() for r in releases]),
               help="Build only this release's image of the chosen cloud (repeatable; default: every "
                    "release). The other images of the cloud are always brought up to date.")
 def build(cloud: str, releases: tuple[str, ...]) -> None:
@@ -46,11 +44,7 @@ def build(cloud: str, releases: tuple[str, ...]) -> None:
         raise UsageError(f"--release {wrong[0]}: a release of {other}, not of {cloud}; give --cloud {other}, "
                          f"or one of {', '.join(CLOUD_RELEASES[cloud])}")
     started = time.monotonic()
-    if cloud == "openstack":
-        builder = OpenStackImageBuilder(docker_client(), progress=click.echo)
-        results = builder.build_openstack(releases or None)
-    else:
-        results = ImageBuilder(docker_client(), progress=click.echo).build_all(releases or None)
+    results = clouds.profile(cloud).build_images(docker_client(), releases or None, click.echo)
     built = [r for r in results if not r.cached]
     seconds = time.monotonic() - started
     if built:
@@ -84,9 +78,8 @@ def list_command() -> None:
         click.echo(f"{row['tag']:<28} {row['kind']:<10} {row['release']:<8} {row['id']:<13} "
                    f"{row['size_mb']:>4} MB  {row['created']:<19}  {row['cache_key']}")
     expected = [(BASE_TAG, "base", "", "rollgate images build"),
-                *((s.tag, s.kind, s.release or "", "rollgate images build") for s in image_specs()),
-                *((s.tag, s.kind, s.release or "", "rollgate images build --cloud openstack"
-                   + (f" --release {s.release}" if s.release else "")) for s in openstack_image_specs())]
+                *((s.tag, s.kind, s.release or "", profile.build_hint(s.release))
+                  for profile in clouds.registry().values() for s in profile.image_specs())]
     for tag, kind, release, command in expected:
         if tag not in present:
             present.add(tag)

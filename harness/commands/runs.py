@@ -12,12 +12,11 @@ from typing import Any
 
 import click
 
-from harness.backends import make_backend, procutil
-from harness.backends.docker_openstack import OpenStackContainers
-from harness.backends.docker_resources import docker_client, reap
+from harness import clouds
+from harness.backends import procutil
 from harness.backends.docker_resources import owners as docker_owners
+from harness.backends.docker_resources import reap
 from harness.backends.process import ProcessBackend
-from harness.clouds.openstack_deploy import service_health
 from harness.errors import UsageError
 from harness.ownership import NO_ROOT, Owner, root_tag, within
 from harness.runstate import RunState, check_run_id, list_runs, mark_down, results_root
@@ -86,12 +85,7 @@ def down(run_id: str | None, all_runs: bool, machine_wide: bool) -> None:
         click.echo(f"run {run_id}: down ({len(pids)} processes stopped)")
         _explain_others(run_id)
         return
-    if state.cloud == "openstack":  # its containers are named per release: its own destroy keeps their logs
-        OpenStackContainers(state, docker_client()).destroy()
-        state.status = "down"
-        state.save()
-    else:
-        make_backend(state.backend, state).destroy()
+    clouds.profile(state.cloud).destroy_run(state)
     containers = _reap_docker(run_id, root)  # anything the run.json did not know of
     click.echo(f"run {run_id}: down ({len(pids)} processes stopped; docker: {containers})")
     _explain_others(run_id)
@@ -176,13 +170,13 @@ def status(run_id: str | None, as_json: bool, machine_wide: bool) -> None:
     out: list[dict[str, Any]] = []
     for state in runs:
         hosts = {}
-        # an openstack service has no /healthz: its container's state, and its API through the lb
-        openstack = service_health(state) if state.cloud == "openstack" and state.status == "up" else {}
+        # a cloud whose services have no /healthz says how they are (its profile's service_health)
+        health = clouds.profile(state.cloud).service_health(state)
         for host in state.hosts.values():
             hosts[host.name] = {
                 "address": host.address, "roles": host.roles,
                 "services": {s: {"release": v.release, "pid": v.pid,
-                                 "health": openstack.get((host.name, s), "-") if state.cloud == "openstack"
+                                 "health": health.get((host.name, s), "-") if health is not None
                                  else _health(host.address, v.port) if state.status == "up" else "-"}
                              for s, v in host.services.items()}}
         out.append({"run_id": state.run_id, "status": state.status, "backend": state.backend,

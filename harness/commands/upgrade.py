@@ -10,7 +10,9 @@ nothing touched on a bad policy), prints and saves the plan
 ``rollgate rollback RUN_ID`` reverses it (refused after finalize);
 ``rollgate reboot RUN_ID`` is a rolling reboot of the computes under a policy.
 
-An openstack run (``rollgate up --cloud openstack``) is planned by
+The run's cloud plans and drives it (``harness.clouds.profile(state.cloud)``:
+``plan_for_run``, ``run_ops``): minicloud reads its deployed topology back as a
+scenario; an openstack run (``rollgate up --cloud openstack``) is planned by
 ``harness.clouds.openstack_plan`` and driven by ``OpenStackOps`` (real
 ``keystone-manage``, ``nova-manage``, container swaps behind HAProxy); its
 rolling reboot is not wired. The recap line gives the wall time of the run.
@@ -27,18 +29,17 @@ step's end is journalled, so tests can prove that ``--resume`` finishes.
 from __future__ import annotations
 
 import os
-import secrets
 import signal
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import click
 import yaml
 
-from harness.backends import make_backend
-from harness.clouds.minicloud_ops import MINICLOUD_SERVICES, MinicloudOps
-from harness.clouds.openstack_plan import plan_for_run
+from harness import clouds
+from harness.clouds.base import CloudProfile
 from harness.errors import CloudFailure, UsageError, ValidationError
 from harness.executor import (
     COMPLETED,
@@ -47,42 +48,12 @@ from harness.executor import (
     Journal,
     Plan,
     RunResult,
-    plan_upgrade,
 )
 from harness.runstate import RunState
-from harness.scenario import DATA_PLANE_SERVICES, Scenario, release_key
-from harness.scenario.load import parse_scenario
 from harness.timeline import Timeline
 
 CRASH_HOOK = "ROLLGATE_CRASH_AFTER_STEP"
 POLICY_FLAGS = ("batch_size", "max_unavailable", "order", "instances")
-
-
-# --- the run's topology as a scenario ----------------------------------------------
-
-def _oldest_upgradable(state: RunState) -> str:
-    labels = [svc.release for host in state.hosts.values() for name, svc in host.services.items()
-              if name in MINICLOUD_SERVICES and name not in DATA_PLANE_SERVICES]
-    if not labels:
-        raise UsageError(f"run {state.run_id} runs no upgradable minicloud service")
-    return min(labels, key=release_key)
-
-
-def scenario_for_run(state: RunState, action: str, target: str | None,
-                     policy: dict[str, Any], label: str) -> Scenario:
-    """The run's deployed topology + this upgrade, validated exactly like a scenario file."""
-    source = _oldest_upgradable(state)
-    hosts = [{"name": host.name, "roles": list(host.roles),
-              "releases": {s: v.release for s, v in host.services.items() if s in MINICLOUD_SERVICES}}
-             for host in state.hosts.values()]
-    for entry in hosts:
-        if not entry["releases"]:
-            del entry["releases"]
-    upgrade: dict[str, Any] = {"from": source, "action": action, "policy": policy}
-    if target is not None:
-        upgrade["to"] = target
-    raw = {"name": state.run_id, "topology": {"hosts": hosts}, "upgrade": upgrade}
-    return parse_scenario(raw, label)
 
 
 def read_policy(path: Path | None, flags: dict[str, Any], hosts: tuple[str, ...] = ()) -> dict[str, Any]:
@@ -155,16 +126,15 @@ def _load_plan(state: RunState) -> Plan:
         raise UsageError(f"{path}: unreadable plan: {exc}") from None
 
 
-CLOUDS = ("minicloud", "openstack")
-
-
-def _load_run(run_id: str, clouds: tuple[str, ...] = CLOUDS) -> RunState:
+def _load_run(run_id: str, drives: Callable[[CloudProfile], bool] = lambda profile: True) -> RunState:
+    """The run, up, of a cloud whose profile ``drives`` says this command drives."""
     state = RunState.load(run_id)
     if state.status != "up":
         raise UsageError(f"run {run_id} is {state.status}, not up: `rollgate up` a cloud first")
-    if state.cloud not in clouds:
+    able = [name for name, profile in clouds.registry().items() if drives(profile)]
+    if state.cloud not in able:
         raise UsageError(f"run {run_id} is an {state.cloud} cloud: this command drives "
-                         f"{' and '.join(clouds)} clouds only (docs/openstack.md)")
+                         f"{' and '.join(able)} clouds only (docs/openstack.md)")
     return state
 
 
@@ -189,24 +159,8 @@ def _timeline(state: RunState) -> Timeline:
 
 
 def _executor(state: RunState, plan: Plan, timeline: Timeline) -> Executor:
-    if state.cloud == "openstack":
-        from harness.clouds.openstack_ops import OpenStackOps
-
-        drain = bool(plan.policy.get("api_drain", True))
-        return Executor(plan, OpenStackOps(state, target_release=plan.to_release, api_drain=drain),
-                        _journal(state), timeline)
-    ops = MinicloudOps(make_backend(state.backend, state), state, target_release=plan.to_release)
+    ops = clouds.profile(state.cloud).run_ops(state, plan)
     return Executor(plan, ops, _journal(state), timeline)
-
-
-def _ensure_openstack_image(state: RunState, release: str) -> None:
-    """A missing target image is an ERROR naming the build command, before any step runs."""
-    from harness.backends import docker_resources as res
-    from harness.backends.docker_openstack import OpenStackContainers
-    from harness.clouds import openstack as profile
-
-    OpenStackContainers(state, res.docker_client()).ensure_images(
-        {profile.openstack_tag(release): f"the upgrade to {release}"}, profile.build_command(release))
 
 
 def _finish(result: RunResult, what: str, ok: str, started: float) -> None:
@@ -221,14 +175,6 @@ def _finish(result: RunResult, what: str, ok: str, started: float) -> None:
     click.echo(line)
     if result.status != ok:
         raise CloudFailure(line)
-
-
-def _start(state: RunState, scenario: Scenario, seed: int | None) -> None:
-    """Plan, save, print and run a fresh upgrade or rolling reboot."""
-    assert scenario.upgrade is not None
-    _archive_finished(state)
-    chosen = seed if seed is not None else secrets.randbelow(2**31)
-    _run_plan(state, plan_upgrade(scenario.name, scenario.topology, scenario.upgrade, chosen))
 
 
 def _run_plan(state: RunState, plan: Plan) -> None:
@@ -287,15 +233,10 @@ def upgrade_command(run_id: str, target: str | None, policy_file: Path | None, b
     flags = dict(zip(POLICY_FLAGS, (batch_size, max_unavailable, order, instances), strict=True))
     label = str(policy_file) if policy_file else f"rollgate upgrade {run_id}"
     policy = read_policy(policy_file, flags, tuple(state.hosts))
-    if state.cloud == "openstack":
-        chosen = seed if seed is not None else secrets.randbelow(2**31)
-        plan = plan_for_run(state, target, policy, chosen, label)  # validated before anything changes
-        _ensure_openstack_image(state, target)
-        _archive_finished(state)
-        _run_plan(state, plan)
-        return
-    scenario = scenario_for_run(state, "upgrade", target, policy, label)
-    _start(state, scenario, seed)
+    # validated (and what it needs there checked) before anything changes
+    plan = clouds.profile(state.cloud).plan_for_run(state, "upgrade", target, policy, seed, label)
+    _archive_finished(state)
+    _run_plan(state, plan)
 
 
 @click.command("reboot")
@@ -308,12 +249,13 @@ def reboot_command(run_id: str, policy_file: Path | None, batch_size: int | None
 
     A crashed reboot resumes with `rollgate upgrade RUN_ID --resume`.
     """
-    state = _load_run(run_id, clouds=("minicloud",))
+    state = _load_run(run_id, lambda profile: profile.rolling_reboot)
     flags = dict(zip(POLICY_FLAGS, (batch_size, max_unavailable, order, instances), strict=True))
     label = str(policy_file) if policy_file else f"rollgate reboot {run_id}"
     policy = read_policy(policy_file, flags, tuple(state.hosts))
-    scenario = scenario_for_run(state, "reboot", None, policy, label)
-    _start(state, scenario, seed)
+    plan = clouds.profile(state.cloud).plan_for_run(state, "reboot", None, policy, seed, label)
+    _archive_finished(state)
+    _run_plan(state, plan)
 
 
 @click.command("rollback")

@@ -15,9 +15,9 @@ from harness.cli import main
 from harness.clouds import minicloud
 from harness.clouds import openstack as profile
 from harness.clouds.openstack_deploy import deploy_openstack
+from harness.clouds.openstack_images import OPENSTACK_RELEASES, openstack_image_specs
 from harness.errors import DeployError, UsageError
 from harness.images import HAPROXY_TAG
-from harness.images_openstack import OPENSTACK_RELEASES, openstack_image_specs
 from harness.runstate import RunState
 from tests.unit.test_docker_image_check import _Client, _Images
 
