@@ -53,10 +53,11 @@ class DeployedCloud(Protocol):
 class UpRequest:
     """What ``rollgate up`` was asked for: checked by the profile before anything starts."""
 
-    scenario: str | None
+    scenario: str | None  # SCENARIO as given
     release: str
     computes: int
     backend: str
+    loaded: Scenario | None = None  # SCENARIO read (by the command: loading asks this registry)
     hosts: tuple[HostSpec, ...] = ()  # what will be deployed, where the profile knows it beforehand
 
 
@@ -111,7 +112,7 @@ class CloudProfile(ABC):
 
     @abstractmethod
     def prepare_up(self, request: UpRequest) -> UpRequest:
-        """The request with what will be deployed (reads the scenario; ValidationError on it)."""
+        """The request with what will be deployed (ValidationError/DeployError on what it reads)."""
 
     @abstractmethod
     def up(self, run_id: str, request: UpRequest) -> list[str]:

@@ -9,20 +9,22 @@ from typing import Any
 from harness.backends.base import HostSpec
 from harness.clouds.base import UpRequest
 from harness.clouds.minicloud_ops import MINICLOUD_SERVICES
+from harness.clouds.minicloud_scenario import build_minicloud_scenario
 from harness.errors import UsageError
 from harness.executor.plan import Plan, plan_upgrade
 from harness.runstate import RunState
 from harness.scenario import DATA_PLANE_SERVICES, Scenario, release_key
-from harness.scenario.load import load_scenario, parse_scenario
+from harness.scenario.rules import check_schema, parse_with
 
 
 def prepare_up(request: UpRequest) -> UpRequest:
-    """The hosts of SCENARIO (its images checked on Docker), or the all-in-one topology."""
+    """The hosts of SCENARIO (loaded by the command; its images checked on Docker), or the
+    all-in-one topology."""
     from harness.backends.docker_resources import check_scenario_images, docker_client
     from harness.deploy import all_in_one
 
-    if request.scenario:
-        loaded = load_scenario(request.scenario)
+    if request.loaded is not None:
+        loaded = request.loaded
         if request.backend == "docker":
             check_scenario_images(loaded, docker_client())
         hosts = [h.to_spec() for h in loaded.topology.hosts]
@@ -66,7 +68,8 @@ def scenario_for_run(state: RunState, action: str, target: str | None,
     if target is not None:
         upgrade["to"] = target
     raw = {"name": state.run_id, "topology": {"hosts": hosts}, "upgrade": upgrade}
-    return parse_scenario(raw, label)
+    check_schema(raw, label)
+    return parse_with(raw, label, build_minicloud_scenario)
 
 
 def plan_for_run(state: RunState, action: str, target: str | None, policy: dict[str, Any],

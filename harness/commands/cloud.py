@@ -2,6 +2,7 @@
 ``harness.commands.runs``)."""
 from __future__ import annotations
 
+import dataclasses
 import time
 
 import click
@@ -52,6 +53,10 @@ def up(scenario: str | None, cloud_name: str, release: str | None, computes: int
                   if p is not profile and request.release in p.releases), None)
     if other is not None and request.release not in profile.releases:
         raise UsageError(f"--release {request.release}: an {other.name} release; add --cloud {other.name}")
+    if scenario:
+        from harness.scenario.load import load_scenario
+
+        request = dataclasses.replace(request, loaded=load_scenario(scenario))
     request = profile.prepare_up(request)
     run_id = _new_run(run_id)
     for line in profile.up(run_id, request):

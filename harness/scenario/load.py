@@ -6,7 +6,6 @@ Every error names the file, the field and what is valid.
 """
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 from typing import Any
 
@@ -14,8 +13,8 @@ import yaml
 
 from harness import clouds
 from harness.errors import ValidationError
-from harness.scenario.model import Scenario, section_parser
-from harness.scenario.rules import check_schema, field_name
+from harness.scenario.model import Scenario
+from harness.scenario.rules import check_schema, field_name, parse_with
 
 
 def load_scenario(path: str | Path) -> Scenario:
@@ -67,11 +66,5 @@ def check_duplicate_keys(node: yaml.Node | None, path: str, where: tuple[str | i
 
 def parse_scenario(raw: Any, path: str = "<scenario>") -> Scenario:
     """Validate an already-parsed mapping (e.g. from a test or a matrix cell)."""
-    check_schema(raw, path)
-    scenario = clouds.profile(raw.get("cloud", clouds.DEFAULT_CLOUD)).build_scenario(raw, path)
-    parsed: dict[str, Any] = {}
-    for section in ("traffic", "slo"):
-        parser = section_parser(section)
-        if parser is not None:
-            parsed[f"{section}_config"] = parser(raw.get(section), path)
-    return dataclasses.replace(scenario, **parsed)
+    check_schema(raw, path)  # before the cloud is read from it: the schema names the valid ones
+    return parse_with(raw, path, clouds.profile(raw.get("cloud", clouds.DEFAULT_CLOUD)).build_scenario)

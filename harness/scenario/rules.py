@@ -8,8 +8,9 @@ cloud, a sane policy for the hosts there are.
 """
 from __future__ import annotations
 
+import dataclasses
 import fnmatch
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import jsonschema
@@ -20,6 +21,7 @@ from harness.scenario.model import (
     ROLE_SERVICES,
     ROLLED_ROLES,
     Host,
+    Scenario,
     Topology,
     Upgrade,
     UpgradePolicy,
@@ -27,6 +29,7 @@ from harness.scenario.model import (
     release_problem,
     release_series_index,
     scenario_schema,
+    section_parser,
 )
 
 
@@ -265,3 +268,15 @@ def build_upgrade(raw: Mapping[str, Any] | None, topology: Topology, path: str) 
                    hold_after_batch=hold_after,
                    hold_seconds=float((hold or {}).get("seconds", 0.0)), rollback_before=rollback_before,
                    expect=expect)
+
+
+def parse_with(raw: Any, path: str, build: Callable[[Mapping[str, Any], str], Scenario]) -> Scenario:
+    """The scenario ``build`` (a cloud's builder) makes of a mapping ``check_schema`` accepted,
+    with its traffic and SLO sections typed (``SECTION_PARSERS``)."""
+    scenario = build(raw, path)
+    parsed: dict[str, Any] = {}
+    for section in ("traffic", "slo"):
+        parser = section_parser(section)
+        if parser is not None:
+            parsed[f"{section}_config"] = parser(raw.get(section), path)
+    return dataclasses.replace(scenario, **parsed)

@@ -12,12 +12,18 @@ baseline samples for ``slo.api_latency``. They record ``source: opsampler``
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:  # plan.py imports this module to count the samplers
-    from harness.traffic.plan import ApiTarget
 
 OP_SAMPLER = "opsampler"
+
+
+@dataclass(frozen=True)
+class ApiTarget:
+    """One API endpoint a sampler polls (a catalog service, by its type)."""
+
+    name: str
+    host: str
+    port: int
+    path: str  # what a sampler GETs: the endpoint's version document by default
 
 #: (catalog service type, operation, path under the endpoint): read operations every user runs.
 OPERATIONS: tuple[tuple[str, str, str], ...] = (

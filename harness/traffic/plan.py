@@ -13,20 +13,12 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from harness.traffic.api_ops import operation_targets
+from harness.traffic.api_ops import ApiTarget, operation_targets
 from harness.traffic.config import TrafficConfig, traffic_from_dict
 
 PLAN_ENV = "ROLLGATE_TRAFFIC_PLAN"
 
-
-@dataclass(frozen=True)
-class ApiTarget:
-    """One API endpoint a sampler polls (a catalog service, by its type)."""
-
-    name: str
-    host: str
-    port: int
-    path: str  # what a sampler GETs: the endpoint's version document by default
+__all__ = ["PLAN_ENV", "ApiTarget", "InstanceTarget", "TrafficPlan"]  # ApiTarget: from api_ops
 
 
 @dataclass(frozen=True)
