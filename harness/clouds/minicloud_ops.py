@@ -33,6 +33,7 @@ from typing import Any
 from harness.backends.base import Backend
 from harness.clouds.minicloud import COMPUTE_BINARY
 from harness.clouds.minicloud_health import CloudProbe, data_path_health, floating_endpoint, healthz
+from harness.clouds.nova_compute import ComputeStyle, NovaCompute, poll_until
 from harness.executor.ops import CheckReport, ExpectedReleases, HealthReport, OperationFailed
 from harness.runstate import RunState
 from harness.scenario import DATA_PLANE_SERVICES, ROLE_SERVICES, Scenario
@@ -48,10 +49,12 @@ POLL = 0.1
 TERMINAL_POLLS = 3
 SERVICE_READY_TIMEOUT = 30.0
 LB_TIMEOUT = 30.0
-#: a migration that ended back on its source (failed and rolled back) is retried this often.
-MIGRATION_ATTEMPTS = 3
-#: how long an instance idle on its source after a migration request counts as "not started yet".
-SETTLE_GRACE = 3.0
+#: minicloud's side of the shared nova-style compute operations (harness.clouds.nova_compute):
+#: its agent's binary, 30 s for a status change, a migrating server re-read every POLL and
+#: "not started yet" for 3 s, a server being deleted counts as gone.
+COMPUTE_STYLE = ComputeStyle(binary=COMPUTE_BINARY, listing="os-services",
+                             change_timeout=SERVICE_READY_TIMEOUT, settle_poll=POLL, settle_grace=3.0,
+                             gone_when_deleting=True)
 
 
 def _tail(text: str, lines: int = 20) -> str:
@@ -89,6 +92,8 @@ class MinicloudOps:
         self.manage_host = controllers[0]
         self.probe = CloudProbe(self.services, self.computes, backend.service_address, self.conn,
                                 self.reset_conn)
+        self.nova = NovaCompute(self.conn, COMPUTE_STYLE, self._wait, self._verify_moved, log,
+                                self._migration_evidence)
 
     # --- plumbing ---------------------------------------------------------
 
@@ -122,18 +127,9 @@ class MinicloudOps:
 
     def _wait(self, operation: str, check: Callable[[], str | None], timeout: float,
               evidence: Callable[[], str] = lambda: "") -> None:
-        """Poll ``check`` (None = done, else what is still wrong) until ``timeout``."""
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                problem = check()
-            except Exception as exc:  # keep polling; report the last error
-                problem = f"{type(exc).__name__}: {exc}"
-            if problem is None:
-                return
-            if time.monotonic() >= deadline:
-                raise OperationFailed(operation, f"not done after {timeout:g}s: {problem}", evidence())
-            time.sleep(POLL)
+        """Poll ``check`` (None = done, else what is still wrong) until ``timeout``; every
+        exception is a problem to wait out (an OperationFailed too)."""
+        poll_until(operation, check, timeout, interval=POLL, evidence=evidence)
 
     # --- pre-check and schema -----------------------------------------------
 
@@ -266,94 +262,19 @@ class MinicloudOps:
     # --- computes ---------------------------------------------------------------
 
     def _agent(self, host: str) -> Any:
-        for service in self.conn().compute.services():
-            if service.host == host and service.binary == COMPUTE_BINARY:
-                return service
-        raise OperationFailed("compute-service", f"{host} has no compute-agent in os-services")
+        return self.nova.service(host)
 
     def disable_compute(self, host: str, reason: str) -> None:
-        self._set_compute(host, "disabled", lambda s: self.conn().compute.disable_service(
-            s, disabled_reason=reason))
+        self.nova.disable(host, reason)
 
     def enable_compute(self, host: str) -> None:
-        self._set_compute(host, "enabled", self.conn().compute.enable_service)
-
-    def _set_compute(self, host: str, status: str, change: Callable[[Any], object]) -> None:
-        if self._agent(host).status != status:
-            change(self._agent(host))
-
-        def settled() -> str | None:
-            seen = self._agent(host).status
-            return None if seen == status else f"{host}/compute-agent is {seen}"
-
-        self._wait(f"{status[:-1]}-compute", settled, SERVICE_READY_TIMEOUT)
-
-    def _servers(self, host: str | None = None) -> list[Any]:
-        """Servers of every project (on ``host``), filtered here: the API's ``host`` filter is
-        not something every cloud honours the same way, the server's own host attribute is."""
-        return [s for s in self.conn().compute.servers(details=True, all_projects=True)
-                if s.status != "DELETED" and (host is None or s.compute_host == host)]
+        self.nova.enable(host)
 
     def list_instances(self, host: str) -> list[str]:
-        return sorted(s.id for s in self._servers(host))
+        return sorted(s.id for s in self.nova.servers(host))
 
     def live_migrate(self, instance: str, source: str, timeout: float) -> str:
-        from openstack import exceptions as sdk_exceptions
-
-        compute = self.conn().compute
-        deadline = time.monotonic() + timeout
-        for attempt in range(1, MIGRATION_ATTEMPTS + 1):
-            try:
-                server = compute.get_server(instance)
-            except sdk_exceptions.NotFoundException:
-                server = None
-            if server is None or server.status == "DELETED" or server.task_state == "deleting":
-                # A user deleted it meanwhile (traffic creates and deletes servers):
-                # nothing is left on the source to move.
-                log.info("instance %s was deleted; nothing to migrate off %s", instance, source)
-                return "(deleted)"
-            if server.compute_host != source and server.status == "ACTIVE" and not server.task_state:
-                return self._verify_moved(server, source)  # done (before a crash, or just now)
-            if server.status == "ERROR":
-                break
-            if server.status == "ACTIVE" and not server.task_state:
-                try:
-                    compute.live_migrate_server(server, host=None, block_migration="auto")
-                except sdk_exceptions.ConflictException:
-                    pass  # a task runs on it already: wait for that one
-            try:
-                settled = self._wait_settled(instance, source, deadline)
-            except sdk_exceptions.NotFoundException:
-                log.info("instance %s was deleted while migrating off %s", instance, source)
-                return "(deleted)"
-            if settled.compute_host != source and settled.status == "ACTIVE":
-                return self._verify_moved(settled, source)
-            if settled.status == "ERROR" or time.monotonic() >= deadline:
-                break
-            log.warning("live migration %d of %s ended on %s (%s): retrying", attempt, instance,
-                        settled.compute_host, settled.status)
-        server = compute.get_server(instance)
-        raise OperationFailed("live-migrate", f"{instance} still on {server.compute_host} "
-                              f"({server.status}, task {server.task_state}) after {timeout:g}s",
-                              self._migration_evidence(instance))
-
-    def _wait_settled(self, instance: str, source: str, deadline: float) -> Any:
-        """Re-read the server (never the sdk's cached status) until the migration is over.
-
-        Over: ACTIVE elsewhere (moved), ERROR, or ACTIVE on the source with no
-        task for a while (the cast is asynchronous, so "no task yet" right
-        after the request is not "failed").
-        """
-        compute = self.conn().compute
-        started = time.monotonic()
-        while True:
-            server = compute.get_server(instance)
-            idle = server.status == "ACTIVE" and not server.task_state
-            if (idle and server.compute_host != source) or server.status == "ERROR":
-                return server
-            if (idle and time.monotonic() - started > SETTLE_GRACE) or time.monotonic() >= deadline:
-                return server
-            time.sleep(POLL)
+        return self.nova.live_migrate(instance, source, timeout)
 
     def _verify_moved(self, server: Any, source: str) -> str:
         """The instance answers on its data path from its new host."""

@@ -57,6 +57,7 @@ from typing import Any
 from harness.backends import docker_resources as res
 from harness.backends.docker_openstack import OpenStackContainers
 from harness.clouds import openstack as profile
+from harness.clouds.nova_compute import ComputeStyle, NovaCompute, poll_until
 from harness.clouds.openstack_lb import FRONTED, ReleaseServers
 from harness.executor.ops import CheckReport, ExpectedReleases, HealthReport, OperationFailed
 from harness.runstate import RunState
@@ -84,10 +85,13 @@ NOVA_SERVICES = ("nova-api", *NOVA_RPC)
 SYSTEM_SERVICES = (("db", "mariadb"), ("mq", "rabbitmq"), ("lb", "haproxy"))
 #: nova-status's check that only libvirt can pass (the fake driver has no machine type)
 MACHINE_TYPE_CHECK = "hw_machine_type unset"
-MIGRATION_ATTEMPTS = 3
 SCHEDULE_TIMEOUT = 60.0  # a server the scheduler is placing gets its host within seconds
-DELETED = type("Deleted", (), {"compute_host": None, "status": "DELETED"})()  # a server gone meanwhile
-SETTLE_GRACE = 5.0
+#: OpenStack's side of the shared nova-style compute operations (harness.clouds.nova_compute):
+#: nova-compute, 60 s for a status change, a migrating server re-read every POLL / 2 and "not
+#: started yet" for 5 s (a loaded 2-core machine), only a 404 means a server is gone.
+COMPUTE_STYLE = ComputeStyle(binary="nova-compute", listing="`compute service list`",
+                             change_timeout=SERVICE_CHANGE_TIMEOUT, settle_poll=POLL / 2, settle_grace=5.0,
+                             gone_when_deleting=False)
 
 
 def _tail(text: str, lines: int = 20) -> str:
@@ -167,6 +171,7 @@ class OpenStackOps:
         lb_ports: dict[str, int] = state.extra.get("openstack", {}).get("lb_ports", {})
         self.api_checks = {f.service: f"http://127.0.0.1:{lb_ports[f.name]}{f.check}"
                            for f in profile.FRONTENDS if f.name in lb_ports}
+        self.nova = NovaCompute(self.conn, COMPUTE_STYLE, self._wait, self._verify_moved, log)
 
     # --- plumbing ---------------------------------------------------------
 
@@ -182,21 +187,13 @@ class OpenStackOps:
 
     def _wait(self, operation: str, check: Callable[[], str | None], timeout: float,
               evidence: Callable[[], str] = lambda: "", interval: float = POLL) -> None:
-        """Poll ``check`` (None = done, else what is still wrong) until ``timeout``."""
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                problem = check()
-            except OperationFailed:
-                raise
-            except Exception as exc:  # keep polling; report the last error
-                problem = f"{type(exc).__name__}: {exc}"
-                self._conn = None
-            if problem is None:
-                return
-            if time.monotonic() >= deadline:
-                raise OperationFailed(operation, f"not done after {timeout:g}s: {problem}", evidence())
-            time.sleep(interval)
+        """Poll ``check`` (None = done, else what is still wrong) until ``timeout``; an
+        OperationFailed ends the wait at once, another exception drops the connection."""
+        poll_until(operation, check, timeout, interval=interval, evidence=evidence,
+                   on_error=self._drop_conn, passthrough=(OperationFailed,))
+
+    def _drop_conn(self) -> None:
+        self._conn = None
 
     def _oneoffs(self, operation: str, commands: dict[str, tuple[str, str]], release: str) -> None:
         """Run one-offs of ``release``'s image in parallel; OperationFailed naming each that failed."""
@@ -389,34 +386,16 @@ class OpenStackOps:
     # --- computes ---------------------------------------------------------------
 
     def _compute_service(self, host: str) -> Any:
-        for service in self.conn().compute.services():
-            if service.host == host and service.binary == "nova-compute":
-                return service
-        raise OperationFailed("compute-service", f"{host} has no nova-compute in `compute service list`")
+        return self.nova.service(host)
 
     def disable_compute(self, host: str, reason: str) -> None:
-        self._set_compute(host, "disabled", lambda s: self.conn().compute.disable_service(
-            s, disabled_reason=reason))
+        self.nova.disable(host, reason)
 
     def enable_compute(self, host: str) -> None:
-        self._set_compute(host, "enabled", self._enable)
-
-    def _enable(self, service: Any) -> None:
-        self.conn().compute.enable_service(service)
-
-    def _set_compute(self, host: str, status: str, change: Callable[[Any], object]) -> None:
-        if self._compute_service(host).status != status:
-            change(self._compute_service(host))
-
-        def settled() -> str | None:
-            seen = self._compute_service(host).status
-            return None if seen == status else f"{host}/nova-compute is {seen}"
-
-        self._wait(f"{status[:-1]}-compute", settled, SERVICE_CHANGE_TIMEOUT)
+        self.nova.enable(host)
 
     def _servers(self) -> list[Any]:
-        return [s for s in self.conn().compute.servers(details=True, all_projects=True)
-                if s.status != "DELETED"]
+        return self.nova.servers()
 
     def list_instances(self, host: str) -> list[str]:
         """Servers on ``host``, once every server still being scheduled has a host.
@@ -442,55 +421,7 @@ class OpenStackOps:
         return sorted(s.id for s in self._servers() if s.compute_host == host)
 
     def live_migrate(self, instance: str, source: str, timeout: float) -> str:
-        from openstack import exceptions as sdk_exceptions
-
-        compute = self.conn().compute
-        deadline = time.monotonic() + timeout
-        for attempt in range(1, MIGRATION_ATTEMPTS + 1):
-            try:
-                server = compute.get_server(instance)
-            except sdk_exceptions.NotFoundException:
-                return "(deleted)"
-            if server.compute_host != source and server.status == "ACTIVE" and not server.task_state:
-                return self._verify_moved(server, source)
-            if server.status == "ERROR":
-                break
-            if server.status == "ACTIVE" and not server.task_state:
-                try:
-                    compute.live_migrate_server(server, host=None, block_migration="auto")
-                except sdk_exceptions.ConflictException:
-                    pass  # a task runs on it already: wait for that one
-            settled = self._wait_settled(instance, source, deadline)
-            if settled is DELETED:
-                return "(deleted)"
-            if settled.compute_host != source and settled.status == "ACTIVE":
-                return self._verify_moved(settled, source)
-            if settled.status == "ERROR" or time.monotonic() >= deadline:
-                break
-            log.warning("live migration %d of %s ended on %s (%s): retrying", attempt, instance,
-                        settled.compute_host, settled.status)
-        server = compute.get_server(instance)
-        raise OperationFailed("live-migrate", f"{instance} still on {server.compute_host} "
-                              f"({server.status}, task {server.task_state}) after {timeout:g}s")
-
-    def _wait_settled(self, instance: str, source: str, deadline: float) -> Any:
-        from openstack import exceptions as sdk_exceptions
-
-        """Re-read the server until the migration is over (moved, ERROR, or idle on the source
-        for a while: the request is a cast, so "no task yet" right after it is not "failed")."""
-        compute = self.conn().compute
-        started = time.monotonic()
-        while True:
-            try:
-                server = compute.get_server(instance)
-            except sdk_exceptions.NotFoundException:  # deleted by its owner meanwhile
-                return DELETED
-            idle = server.status == "ACTIVE" and not server.task_state
-            if (idle and server.compute_host != source) or server.status == "ERROR":
-                return server
-            if (idle and time.monotonic() - started > SETTLE_GRACE) or time.monotonic() >= deadline:
-                return server
-            time.sleep(POLL / 2)
+        return self.nova.live_migrate(instance, source, timeout)
 
     def _verify_moved(self, server: Any, source: str) -> str:
         """Its Placement allocation followed it to the new host's resource provider."""
