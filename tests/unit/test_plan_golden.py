@@ -51,6 +51,9 @@ CASES: dict[str, tuple[dict[str, Any], int]] = {
         "topology": {"release": "1.0", "hosts": [
             *hosts(2, 2), {"name": "compute-3", "roles": ["compute"], "release": "1.1"}]},
         "upgrade": {"from": "1.0", "to": "1.1", "policy": {"instances": "leave"}}}, 5),
+    "openstack-upgrade-batch2": ({
+        "name": "openstack-upgrade-batch2", "cloud": "openstack", "topology": {"computes": 4},
+        "upgrade": {"from": "2026.1", "to": "2026.2", "policy": {"batch_size": 2, "max_unavailable": 2}}}, 4),
 }
 
 
