@@ -112,3 +112,33 @@ def identity_problems(name: str, server_id: str, address: str, health: Mapping[s
     if host and uuid == server_id and answered_host != host:
         problems.append(f"{name}: its workload runs on {answered_host!r}, the API says {host!r}")
     return problems
+
+
+class ApiViewError(Exception):
+    """The compute API did not answer a verify read (a product failure, recorded as a problem)."""
+
+
+def _api_get(conn: Any, path: str) -> tuple[int, Any]:
+    answer = conn.compute.get(path, microversion=VIEW_MICROVERSION, raise_exc=False)
+    try:
+        return answer.status_code, answer.json()
+    except ValueError:
+        return answer.status_code, None
+
+
+def api_views(conn: Any) -> dict[str, ServerView]:
+    """id -> view of every server the admin lists (``GET /servers/detail``, own project)."""
+    status, body = _api_get(conn, "/servers/detail")
+    if status != 200 or not isinstance(body, dict):
+        raise ApiViewError(f"GET /servers/detail answered {status}")
+    return {str(s.get("id")): server_view(s) for s in body.get("servers") or ()}
+
+
+def api_show(conn: Any, server_id: str) -> ServerView | None:
+    """The view of one server from ``GET /servers/{id}`` (None: 404)."""
+    status, body = _api_get(conn, f"/servers/{server_id}")
+    if status == 404:
+        return None
+    if status != 200 or not isinstance(body, dict):
+        raise ApiViewError(f"GET /servers/{server_id} answered {status}")
+    return server_view(body.get("server") or {})

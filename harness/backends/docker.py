@@ -25,7 +25,6 @@ forwards on the network host's own address.
 """
 from __future__ import annotations
 
-import json
 import logging
 import shutil
 import tempfile
@@ -204,15 +203,6 @@ class DockerBackend(DockerHostOperations, BaseBackend):
             {s: v.release for s, v in state.services.items() if s not in res.SYSTEM_IMAGES},
             layout, extra=extra)
         minicloud.write_host_config(self.config_path(host), config)
-
-    def _sync_config_release(self, host: str) -> None:
-        path = self.config_path(host)
-        if not path.exists():
-            return
-        config = json.loads(path.read_text())
-        config["releases"] = {s: v.release for s, v in self._host(host).services.items()
-                              if s not in res.SYSTEM_IMAGES}
-        minicloud.write_host_config(path, config)
 
     # -- containers ---------------------------------------------------------------------------
     def _labels(self, host: str, service: str, release: str) -> dict[str, str]:

@@ -39,13 +39,22 @@ class DockerHostOperations:
     def _volume(self, host: str) -> str:
         raise NotImplementedError
 
+    def config_path(self, host: str) -> Path:
+        raise NotImplementedError
+
+    def _sync_config_release(self, host: str) -> None:
+        path = self.config_path(host)
+        if not path.exists():
+            return
+        config = json.loads(path.read_text())
+        config["releases"] = {s: v.release for s, v in self._host(host).services.items()
+                              if s not in res.SYSTEM_IMAGES}
+        minicloud.write_host_config(path, config)
+
     def _labels(self, host: str, service: str, release: str) -> dict[str, str]:
         raise NotImplementedError
 
     def host_dir(self, host: str) -> Path:
-        raise NotImplementedError
-
-    def config_path(self, host: str) -> Path:
         raise NotImplementedError
 
     def runtime_dir(self) -> Path:

@@ -31,10 +31,7 @@ What each operation does (the real tools, in FINDINGS' order):
 - ``online_data_migrations``: ``nova-manage db online_data_migrations
   --max-count N`` in the conductor at the target release (exit 1: more to do).
 - ``db_contract``: ``keystone-manage db_sync --contract`` in a one-off of the new image.
-- ``health_gate``: polls until each service's only running container is at the
-  expected release and image, MariaDB, RabbitMQ and HAProxy run, the four APIs
-  answer through the load balancer, every nova service is up and no server is
-  in ERROR.
+- ``health_gate``: ``harness.clouds.openstack_health`` (what it polls for).
 
 "Ready" for a new container, polled, never slept: an API service's HAProxy
 server is UP by its own health check; a nova RPC service (conductor, scheduler,
@@ -47,9 +44,7 @@ operation at once, with its last log lines.
 from __future__ import annotations
 
 import concurrent.futures
-import configparser
 import logging
-import re
 import time
 from collections.abc import Callable
 from typing import Any
@@ -58,14 +53,21 @@ from harness.backends import docker_resources as res
 from harness.backends.docker_openstack import OpenStackContainers
 from harness.clouds import openstack as profile
 from harness.clouds.nova_compute import ComputeStyle, NovaCompute, poll_until
+from harness.clouds.openstack_health import (
+    NOVA_RPC,
+    POLL,
+    OpenStackHealthGate,
+    check_report,
+    nova_conf_level,
+    nova_service_versions,
+    tail,
+)
 from harness.clouds.openstack_lb import FRONTED, ReleaseServers
-from harness.executor.ops import CheckReport, ExpectedReleases, HealthReport, OperationFailed
+from harness.executor.ops import CheckReport, OperationFailed
 from harness.runstate import RunState
-from harness.waiting import http_ok
 
 log = logging.getLogger("harness.clouds.openstack_ops")
 
-POLL = 1.0
 #: seconds; a release's service imports for 5-60 s on a loaded 2-core machine
 SERVICE_READY_TIMEOUT = 300.0
 ONEOFF_TIMEOUT = 600.0
@@ -74,17 +76,12 @@ SERVICE_CHANGE_TIMEOUT = 60.0
 LB_UP_TIMEOUT = 60.0
 #: HTTP services -> the path that answers without a token (the load balancer's checks)
 HTTP_CHECK = {**{f.service: f.check for f in profile.FRONTENDS}, "neutron": "/v2.0/networks"}
-#: nova services with an RPC server and a row in ``services``: service -> topic
-NOVA_RPC = {"nova-conductor": "conductor", "nova-scheduler": "scheduler", "nova-compute": "compute"}
 #: what reads ``[upgrade_levels]`` and sends to computes: reloaded to drop the pin
 COMPUTE_RPC_SENDERS = ("nova-api", "nova-conductor", "nova-scheduler")
 #: what each sender logs when a SIGHUP has reloaded it
 RELOAD_MARK = {"nova-api": "Booting worker", "nova-conductor": "Starting conductor node",
                "nova-scheduler": "Starting scheduler node"}
 NOVA_SERVICES = ("nova-api", *NOVA_RPC)
-SYSTEM_SERVICES = (("db", "mariadb"), ("mq", "rabbitmq"), ("lb", "haproxy"))
-#: nova-status's check that only libvirt can pass (the fake driver has no machine type)
-MACHINE_TYPE_CHECK = "hw_machine_type unset"
 SCHEDULE_TIMEOUT = 60.0  # a server the scheduler is placing gets its host within seconds
 #: OpenStack's side of the shared nova-style compute operations (harness.clouds.nova_compute):
 #: nova-compute, 60 s for a status change, a migrating server re-read every POLL / 2 and "not
@@ -94,59 +91,11 @@ COMPUTE_STYLE = ComputeStyle(binary="nova-compute", listing="`compute service li
                              gone_when_deleting=False)
 
 
-def _tail(text: str, lines: int = 20) -> str:
-    return "\n".join(text.splitlines()[-lines:])
-
-
-def nova_service_versions(cloud: Any) -> dict[tuple[str, str], int]:
-    """(host, binary) -> ``version`` of nova's ``services`` rows (not deleted), read from MariaDB
-    through ``cloud`` (an ``OpenStackContainers``)."""
-    query = "SELECT host, `binary`, version FROM nova.services WHERE deleted = 0"
-    code, output = cloud.exec_result("db", "mariadb", ["mariadb", "-N", "-B", "-e", query], 30)
-    if code != 0:
-        raise OperationFailed("service-versions", f"mariadb exited {code}", _tail(output))
-    versions = {}
-    for line in output.splitlines():
-        parts = line.split("\t")
-        if len(parts) == 3 and parts[2].strip().isdigit():
-            versions[(parts[0], parts[1])] = int(parts[2])
-    return versions
-
-
-def check_report(code: int, output: str) -> CheckReport:
-    """``nova-status upgrade check``'s exit code and table as a ``CheckReport``.
-
-    0 success, 1 warning, 2 failure (nova's convention). Exit 1 whose only
-    warning is ``hw_machine_type unset`` is ``ok``: that check inspects
-    libvirt guests' machine types, which the fake driver does not have.
-    """
-    results = re.findall(r"\|\s*Check:\s*(.+?)\s*\|\s*\n\s*\|\s*Result:\s*(\w+)", output)
-    warnings = [name for name, result in results if result.lower() == "warning"]
-    failures = [name for name, result in results if result.lower() == "failure"]
-    summary = f"nova-status upgrade check exited {code}; {len(results)} checks"
-    if code == 0:
-        return CheckReport("ok", f"{summary}, all passed")
-    if code == 1 and warnings == [MACHINE_TYPE_CHECK]:
-        return CheckReport("ok", f"{summary}: passed. The only warning is {MACHINE_TYPE_CHECK!r}, a "
-                                 "libvirt-only check the fake virt driver cannot satisfy (no machine "
-                                 "type), so exit 1 counts as a pass here")
-    if code == 1:
-        return CheckReport("warning", f"{summary}; warnings: {', '.join(warnings) or '?'}\n{_tail(output)}")
-    return CheckReport("failure", f"{summary}; failures: {', '.join(failures) or '?'}\n{_tail(output, 40)}")
-
-
 def _count(container: Any, mark: str) -> int:
     return int(container.logs().decode(errors="replace").count(mark))
 
 
-def nova_conf_level(text: str) -> str | None:
-    """``[upgrade_levels] compute`` of a rendered nova.conf (None when unset)."""
-    parser = configparser.ConfigParser(interpolation=None, strict=False)
-    parser.read_string(text)
-    return parser.get("upgrade_levels", "compute", fallback=None)
-
-
-class OpenStackOps:
+class OpenStackOps(OpenStackHealthGate):
     """The operations of a rolling upgrade, done on a deployed openstack run."""
 
     def __init__(self, state: RunState, client: Any | None = None, *, target_release: str,
@@ -210,7 +159,7 @@ class OpenStackOps:
             log.info("%s: %s (%s) exited %d after %.1fs", operation, name, release, code, took)
         if failed:
             raise OperationFailed(operation, ", ".join(f"{n} exited {c}" for n, c, _ in failed),
-                                  "\n".join(f"--- {n}\n{_tail(o)}" for n, _, o in failed))
+                                  "\n".join(f"--- {n}\n{tail(o)}" for n, _, o in failed))
 
     # --- pre-check and schema -----------------------------------------------
 
@@ -233,7 +182,7 @@ class OpenStackOps:
         code, output = self.cloud.exec_result(self.controller, "nova-conductor", command, ONEOFF_TIMEOUT,
                                               release=self.target_release)
         if code not in (0, 1):
-            raise OperationFailed("online-migrations", f"`{' '.join(command)}` exited {code}", _tail(output))
+            raise OperationFailed("online-migrations", f"`{' '.join(command)}` exited {code}", tail(output))
         return bool(code == 1)
 
     # --- RPC pin --------------------------------------------------------------
@@ -289,7 +238,7 @@ class OpenStackOps:
                 container.reload()
                 if container.status != "running":
                     raise OperationFailed("unpin-rpc", f"{host}/{service} exited after SIGHUP",
-                                          _tail(container.logs(tail=30).decode(errors="replace")))
+                                          tail(container.logs(tail=30).decode(errors="replace")))
                 if _count(container, RELOAD_MARK[service]) <= before[container.name]:
                     return f"{host}/{service} has not reloaded yet (no new {RELOAD_MARK[service]!r})"
             return self._api_problem("nova-api") or self._nova_services_problem()
@@ -329,7 +278,7 @@ class OpenStackOps:
             return None
 
         def logs() -> str:
-            return _tail(container.logs(tail=40).decode(errors="replace"), 40)
+            return tail(container.logs(tail=40).decode(errors="replace"), 40)
 
         def ready() -> str | None:
             stopped = exited()
@@ -354,7 +303,7 @@ class OpenStackOps:
         url = f"http://127.0.0.1:{profile.PORTS[service]}{HTTP_CHECK[service]}"
         probe = ["python", "-c", f"import urllib.request as u; u.urlopen({url!r}, timeout=3)"]
         code, output = self.cloud.exec_result(host, service, probe, 15, release=release)
-        return None if code == 0 else f"{host}/{service} {release} not answering {url}: {_tail(output, 1)}"
+        return None if code == 0 else f"{host}/{service} {release} not answering {url}: {tail(output, 1)}"
 
     def _nova_started(self, host: str, service: str, release: str, container: Any) -> str | None:
         topic = NOVA_RPC[service]
@@ -448,92 +397,3 @@ class OpenStackOps:
 
     def reboot_host(self, host: str, timeout: float) -> None:
         raise OperationFailed("reboot-host", "rolling reboots are not wired for the openstack profile")
-
-    # --- health gate ------------------------------------------------------------
-
-    def health_gate(self, expected: ExpectedReleases, timeout: float) -> HealthReport:
-        deadline = time.monotonic() + timeout
-        while True:
-            problems = self.problems(expected)
-            if not problems:
-                return HealthReport(True)
-            if time.monotonic() >= deadline:
-                return HealthReport(False, tuple(problems))
-            time.sleep(POLL)
-
-    def problems(self, expected: ExpectedReleases) -> list[str]:
-        """Everything that keeps the cloud from being healthy at ``expected`` now (one line each)."""
-        problems: list[str] = []
-        listing = self.cloud.service_containers()  # one engine call for the whole pass
-        for host, services in expected.items():
-            for service, release in services.items():
-                mine = [c for c in listing if c.labels.get(res.LABEL_HOST) == host
-                        and c.labels.get(res.LABEL_SERVICE) == service]
-                problems += self._container_problems(host, service, release, mine)
-        for host, service in SYSTEM_SERVICES:
-            if host in self.state.hosts and self.cloud.health(host, service) not in ("running", "healthy"):
-                problems.append(f"{host}/{service} is {self.cloud.health(host, service)}")
-        for service in self.api_checks:
-            problem = self._api_problem(service)
-            if problem:
-                problems.append(problem)
-        for probe in (self._nova_services_problem, self._servers_problem):
-            try:
-                problem = probe()
-            except Exception as exc:
-                self._conn = None
-                problem = f"{probe.__name__.strip('_')}: {type(exc).__name__}: {exc}"
-            if problem:
-                problems.append(problem)
-        return problems
-
-    def _container_problems(self, host: str, service: str, release: str, containers: list[Any]) -> list[str]:
-        running = [c for c in containers if c.status == "running"]
-        at = [c for c in running if c.labels.get(res.LABEL_RELEASE) == release]
-        problems = []
-        if not at:
-            problems.append(f"{host}/{service}: no running container at {release}")
-        for container in at:
-            image = container.attrs.get("Config", {}).get("Image")
-            if image != profile.openstack_tag(release):
-                problems.append(f"{host}/{service}: {container.name} runs {image}, not "
-                                f"{profile.openstack_tag(release)}")
-        others = [c.name for c in running if c not in at]
-        if others:
-            problems.append(f"{host}/{service}: also running {', '.join(others)}")
-        return problems
-
-    def _api_problem(self, service: str) -> str | None:
-        url = self.api_checks.get(service)
-        if url is None:
-            return None
-        try:
-            return None if http_ok(url, timeout=5) else f"{service} API through the lb: not 2xx ({url})"
-        except OSError as exc:
-            return f"{service} API through the lb: {exc} ({url})"
-
-    def _nova_services_problem(self) -> str | None:
-        rows = [s for s in self.conn().compute.services() if s.binary in NOVA_RPC]
-        down = [f"{s.binary}@{s.host}" for s in rows if s.state != "up"]
-        missing = [h for h in self.computes
-                   if not any(s.host == h and s.binary == "nova-compute" for s in rows)]
-        if down or missing:
-            return f"nova services down: {', '.join(down)}" + (
-                f"; no nova-compute on {', '.join(missing)}" if missing else "")
-        return None
-
-    def _servers_problem(self) -> str | None:
-        broken = [s.id for s in self._servers() if s.status == "ERROR"]
-        return f"servers in ERROR: {', '.join(broken)}" if broken else None
-
-    def releases(self) -> dict[str, dict[str, list[str]]]:
-        """host -> service -> the releases of its running containers now."""
-        out: dict[str, dict[str, list[str]]] = {}
-        for host, known in self.state.hosts.items():
-            for service, svc in known.services.items():
-                if svc.release == profile.SYSTEM:
-                    continue
-                out.setdefault(host, {})[service] = sorted(
-                    c.labels.get(res.LABEL_RELEASE, "?") for c in self.cloud.containers(host, service)
-                    if c.status == "running")
-        return out

@@ -13,7 +13,8 @@ from click.testing import CliRunner
 
 from harness.cli import main
 from harness.clouds import openstack as profile
-from harness.clouds.openstack_ops import OpenStackOps, check_report, nova_conf_level
+from harness.clouds.openstack_health import check_report, nova_conf_level
+from harness.clouds.openstack_ops import OpenStackOps
 from harness.clouds.openstack_plan import plan_for_run
 from harness.errors import UsageError, ValidationError
 from harness.executor import COMPLETED, ROLLED_BACK, Executor, Journal, Plan, RollbackRefused
