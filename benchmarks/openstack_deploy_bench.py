@@ -26,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from harness.backends.docker_resources import docker_client, leftovers
 from harness.clouds.openstack import STANDIN_IMAGE_ID
-from harness.clouds.openstack_deploy import MemorySampler, deploy_openstack
+from harness.clouds.openstack.deploy import MemorySampler, deploy_openstack
 from harness.deploy import connect
 from harness.runstate import RunState
 

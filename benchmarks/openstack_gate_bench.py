@@ -26,8 +26,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from harness.backends import docker_resources as res
-from harness.backends.docker_openstack import run_rss
-from harness.clouds.openstack_deploy import MemorySampler
+from harness.clouds.openstack.containers import run_rss
+from harness.clouds.openstack.deploy import MemorySampler
 
 ROOT = Path(__file__).resolve().parents[1]
 MIB = 2**20

@@ -24,15 +24,15 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from harness.image_inputs import IMAGES_DIR
-from harness.images import default_cache_dir, docker_client
-from harness.clouds.openstack_images import (
+from harness.clouds.openstack.images import (
     OPENSTACK_RELEASES,
     OpenStackImageBuilder,
     ensure_openstack_wheelhouse,
     openstack_tag,
     resolve_lock,
 )
+from harness.image_inputs import IMAGES_DIR
+from harness.images import default_cache_dir, docker_client
 
 TARGET_SECONDS_PER_RELEASE = 180.0
 

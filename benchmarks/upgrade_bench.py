@@ -27,7 +27,7 @@ sys.path.insert(0, str(ROOT))
 
 from harness.backends import procutil  # noqa: E402
 from harness.clouds import build_plan  # noqa: E402
-from harness.clouds.minicloud_ops import MinicloudOps  # noqa: E402
+from harness.clouds.minicloud.ops import MinicloudOps  # noqa: E402
 from harness.deploy import deploy  # noqa: E402
 from harness.executor import COMPLETED, Executor, Journal  # noqa: E402
 from harness.runstate import RunState  # noqa: E402

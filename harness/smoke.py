@@ -12,7 +12,7 @@ from typing import Any
 
 import requests
 
-from harness.clouds.minicloud_health import floating_endpoint as data_path_endpoint
+from harness.clouds.minicloud.health import floating_endpoint as data_path_endpoint
 from harness.deploy import connect
 from harness.errors import CloudFailure
 from harness.runstate import RunState

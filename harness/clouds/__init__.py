@@ -2,8 +2,9 @@
 
 ``profile(name)`` is how everything outside this package reaches a cloud: the commands,
 the gate, the pytest plugin and scenario loading never branch on a cloud's name. The
-interface is ``harness.clouds.base``; each cloud's knowledge lives in its own modules here
-(``minicloud*``, ``openstack*``). Adding a cloud: a profile, and one line in ``registry``.
+interface is ``harness.clouds.base``; each cloud's knowledge lives in its own folder here
+(``minicloud/``, ``openstack/``). Adding a cloud: a folder with its profile, and one line in
+``registry`` (docs/architecture.md has the checklist).
 """
 from __future__ import annotations
 
@@ -28,8 +29,8 @@ def registry() -> dict[str, CloudProfile]:
     Built on first use, not at import: the backends import this package's ``minicloud``
     module (its services), and the profiles import the scenario model, which imports the
     backends."""
-    from harness.clouds.minicloud_profile import MinicloudProfile
-    from harness.clouds.openstack_profile import OpenStackProfile
+    from harness.clouds.minicloud.profile import MinicloudProfile
+    from harness.clouds.openstack.profile import OpenStackProfile
 
     return {"minicloud": MinicloudProfile(), "openstack": OpenStackProfile()}
 

@@ -13,7 +13,7 @@ nothing touched on a bad policy), prints and saves the plan
 The run's cloud plans and drives it (``harness.clouds.profile(state.cloud)``:
 ``plan_for_run``, ``run_ops``): minicloud reads its deployed topology back as a
 scenario; an openstack run (``rollgate up --cloud openstack``) is planned by
-``harness.clouds.openstack_plan`` and driven by ``OpenStackOps`` (real
+``harness.clouds.openstack.plan`` and driven by ``OpenStackOps`` (real
 ``keystone-manage``, ``nova-manage``, container swaps behind HAProxy); its
 rolling reboot is not wired. The recap line gives the wall time of the run.
 

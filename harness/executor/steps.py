@@ -168,7 +168,7 @@ class OnlineMigrations(Step):
 @dataclass(frozen=True, kw_only=True)
 class PointOfNoReturn(Step):
     """Where a cloud's old release cannot run again, earlier than finalize (a profile's finding:
-    the openstack profile's nova services, see ``harness.clouds.openstack_plan``). It does
+    the openstack profile's nova services, see ``harness.clouds.openstack.plan``). It does
     nothing; from the moment it begins, rollback is refused, as after finalize, with ``reason``."""
 
     kind: ClassVar[str] = "point-of-no-return"

@@ -38,7 +38,7 @@ from typing import Any
 from harness import clouds
 from harness.checks.contract import COMPUTE_FILTER, Problem, Reading, contract_check, judge
 from harness.checks.contract_schemas import EDGES, version_tuple
-from harness.clouds.minicloud_health import healthz
+from harness.clouds.minicloud.health import healthz
 from harness.gate.probes import PROBE_FACTORIES, ProbeContext, StepProbe
 from harness.verdict import Check
 

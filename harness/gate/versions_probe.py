@@ -31,7 +31,7 @@ from typing import Any
 
 from harness import clouds
 from harness.checks.versions import VersionReading, disagreements, versions_check
-from harness.clouds.minicloud_health import healthz
+from harness.clouds.minicloud.health import healthz
 from harness.gate.probes import PROBE_FACTORIES, ProbeContext, StepProbe
 from harness.verdict import Check
 

@@ -23,8 +23,8 @@ import pytest
 
 from harness.backends import procutil
 from harness.backends.process import ProcessBackend
-from harness.clouds.minicloud_health import floating_endpoint, healthz
-from harness.clouds.minicloud_ops import MinicloudOps
+from harness.clouds.minicloud.health import floating_endpoint, healthz
+from harness.clouds.minicloud.ops import MinicloudOps
 from harness.deploy import connect, deploy
 from harness.executor import Executor, Journal, Plan
 from harness.executor.ops import HealthReport

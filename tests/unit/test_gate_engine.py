@@ -125,7 +125,7 @@ def test_wait_for_engine_until_it_is_back() -> None:
 
 def test_the_test_beds_services_are_watched_the_same_way_under_their_own_check() -> None:
     """openstack: MariaDB or RabbitMQ going away is the machine's failure (harness.infrastructure)."""
-    from harness.clouds.openstack_gate import OpenStackGateCloud
+    from harness.clouds.openstack.gate import OpenStackGateCloud
     from harness.gate.run import CHECK_INFRASTRUCTURE
 
     health = {("db", "mariadb"): "healthy", ("mq", "rabbitmq"): "healthy"}

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from harness.clouds import minicloud_ops
-from harness.clouds.minicloud_ops import TERMINAL_POLLS, MinicloudOps
+from harness.clouds.minicloud import ops as minicloud_ops
+from harness.clouds.minicloud.ops import TERMINAL_POLLS, MinicloudOps
 
 
 class ScriptedProbe:

@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 from openstack import exceptions as sdk_exceptions
 
-from harness.clouds.minicloud_ops import COMPUTE_STYLE as MINICLOUD_STYLE
+from harness.clouds.minicloud.ops import COMPUTE_STYLE as MINICLOUD_STYLE
 from harness.clouds.nova_compute import ComputeStyle, NovaCompute, poll_until
-from harness.clouds.openstack_ops import COMPUTE_STYLE as OPENSTACK_STYLE
+from harness.clouds.openstack.ops import COMPUTE_STYLE as OPENSTACK_STYLE
 from harness.executor.ops import OperationFailed
 
 FAST = {"settle_poll": 0.0, "settle_grace": 0.0}

@@ -13,9 +13,9 @@ from click.testing import CliRunner
 
 from harness.cli import main
 from harness.clouds import openstack as profile
-from harness.clouds.openstack_health import check_report, nova_conf_level
-from harness.clouds.openstack_ops import OpenStackOps
-from harness.clouds.openstack_plan import plan_for_run
+from harness.clouds.openstack.health import check_report, nova_conf_level
+from harness.clouds.openstack.ops import OpenStackOps
+from harness.clouds.openstack.plan import plan_for_run
 from harness.errors import UsageError, ValidationError
 from harness.executor import COMPLETED, ROLLED_BACK, Executor, Journal, Plan, RollbackRefused
 from harness.executor.ops import CheckReport, CloudOps, HealthReport, OperationFailed
@@ -516,7 +516,7 @@ def test_listing_a_hosts_instances_waits_for_servers_still_being_scheduled(monke
                                                                            ) -> None:
     """A server the scheduler sent to compute-2 before it was disabled has no host yet:
     listed too early, its build would die with the swap (seen under create/delete traffic)."""
-    from harness.clouds import openstack_ops
+    from harness.clouds.openstack import ops as openstack_ops
 
     monkeypatch.setattr(openstack_ops, "POLL", 0.01)
     ops, _cloud, _lb, compute = make_ops(run_state())

@@ -10,12 +10,12 @@ import docker
 import pytest
 from click.testing import CliRunner
 
-from harness.backends.docker_openstack import OpenStackContainers
 from harness.cli import main
 from harness.clouds import minicloud
 from harness.clouds import openstack as profile
-from harness.clouds.openstack_deploy import deploy_openstack
-from harness.clouds.openstack_images import OPENSTACK_RELEASES, openstack_image_specs
+from harness.clouds.openstack.containers import OpenStackContainers
+from harness.clouds.openstack.deploy import deploy_openstack
+from harness.clouds.openstack.images import OPENSTACK_RELEASES, openstack_image_specs
 from harness.errors import DeployError, UsageError
 from harness.images import HAPROXY_TAG
 from harness.runstate import RunState

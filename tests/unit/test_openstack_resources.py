@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
-from harness.clouds.openstack_resources import ServerRecord, compare, compare_allocations
+from harness.clouds.openstack.resources import ServerRecord, compare, compare_allocations
 
 HOSTS = ["compute-1", "compute-2", "compute-3"]
 TINY = {"VCPU": 1, "MEMORY_MB": 512, "DISK_GB": 1}

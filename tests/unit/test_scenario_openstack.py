@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from harness.clouds import build_plan
-from harness.clouds.openstack_gate import versions_check
+from harness.clouds.openstack.gate import versions_check
 from harness.errors import UsageError, ValidationError
 from harness.executor import STOPPED, Executor, Journal
 from harness.executor.plan import stop_step
@@ -168,7 +168,7 @@ def test_nova_service_versions_all_at_the_release_pass_and_any_other_is_named() 
 
 def test_the_gate_marks_an_openstack_run_down_once_it_removed_it(tmp_path: Path,
                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
-    from harness.clouds.openstack_gate import OpenStackGateCloud
+    from harness.clouds.openstack.gate import OpenStackGateCloud
     from harness.runstate import RunState
 
     monkeypatch.setenv("ROLLGATE_RESULTS", str(tmp_path))
@@ -206,7 +206,7 @@ class _Conductors:
 def test_the_upgrade_check_runs_in_the_conductor_that_runs_at_the_end_whatever_its_release() -> None:
     """A failed upgrade rolled back ends at 2026.1 although 2026.2 was expected: nova-status
     runs in the 2026.1 conductor and says so (it once asked for a 2026.2 container: an ERROR)."""
-    from harness.clouds.openstack_gate import CHECK_UPGRADE_CHECK, OpenStackGateCloud
+    from harness.clouds.openstack.gate import CHECK_UPGRADE_CHECK, OpenStackGateCloud
 
     rolled_back = _Conductors("2026.1")
     check = OpenStackGateCloud(None, rolled_back)._upgrade_check("2026.2")  # type: ignore[arg-type]

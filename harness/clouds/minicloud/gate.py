@@ -1,7 +1,7 @@
 """minicloud in a gate run: deployed through ``harness.deploy``, operated through ``MinicloudOps``.
 
 ``GateCloud`` is minicloud's ``harness.clouds.base.DeployedCloud`` (the openstack
-profile's is ``harness.clouds.openstack_gate.OpenStackGateCloud``). The gate
+profile's is ``harness.clouds.openstack.gate.OpenStackGateCloud``). The gate
 needs a few things beyond the executor's ``CloudOps``: connections as admin
 and as a non-admin user, the compute API stopped and started on every
 controller (the "API down" resource phase), and each service's address and
@@ -46,9 +46,9 @@ def deploy_on(state: RunState, scenario: Scenario, backend: str) -> Any:
 
 def _ops_class() -> Any:
     try:
-        module = importlib.import_module("harness.clouds.minicloud_ops")
+        module = importlib.import_module("harness.clouds.minicloud.ops")
     except ModuleNotFoundError as exc:
-        raise UsageError("harness.clouds.minicloud_ops (the executor's minicloud operations) is not "
+        raise UsageError("harness.clouds.minicloud.ops (the executor's minicloud operations) is not "
                          "installed: a gate run cannot upgrade anything") from exc
     return module.MinicloudOps
 

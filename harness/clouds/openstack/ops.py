@@ -4,7 +4,7 @@ Placement and Nova on Docker, from ``rollgate up --cloud openstack``).
 Interface::
 
     ops = OpenStackOps(state, target_release="2026.2")   # a deployed openstack run
-    Executor(plan, ops, journal, timeline).run()         # plan: harness.clouds.openstack_plan
+    Executor(plan, ops, journal, timeline).run()         # plan: harness.clouds.openstack.plan
 
 What each operation does (the real tools, in FINDINGS' order):
 
@@ -31,7 +31,7 @@ What each operation does (the real tools, in FINDINGS' order):
 - ``online_data_migrations``: ``nova-manage db online_data_migrations
   --max-count N`` in the conductor at the target release (exit 1: more to do).
 - ``db_contract``: ``keystone-manage db_sync --contract`` in a one-off of the new image.
-- ``health_gate``: ``harness.clouds.openstack_health`` (what it polls for).
+- ``health_gate``: ``harness.clouds.openstack.health`` (what it polls for).
 
 "Ready" for a new container, polled, never slept: an API service's HAProxy
 server is UP by its own health check; a nova RPC service (conductor, scheduler,
@@ -50,10 +50,10 @@ from collections.abc import Callable
 from typing import Any
 
 from harness.backends import docker_resources as res
-from harness.backends.docker_openstack import OpenStackContainers
 from harness.clouds import openstack as profile
 from harness.clouds.nova_compute import ComputeStyle, NovaCompute, poll_until
-from harness.clouds.openstack_health import (
+from harness.clouds.openstack.containers import OpenStackContainers
+from harness.clouds.openstack.health import (
     NOVA_RPC,
     POLL,
     OpenStackHealthGate,
@@ -62,11 +62,11 @@ from harness.clouds.openstack_health import (
     nova_service_versions,
     tail,
 )
-from harness.clouds.openstack_lb import FRONTED, ReleaseServers
+from harness.clouds.openstack.lb import FRONTED, ReleaseServers
 from harness.executor.ops import CheckReport, OperationFailed
 from harness.runstate import RunState
 
-log = logging.getLogger("harness.clouds.openstack_ops")
+log = logging.getLogger("harness.clouds.openstack.ops")
 
 #: seconds; a release's service imports for 5-60 s on a loaded 2-core machine
 SERVICE_READY_TIMEOUT = 300.0

@@ -8,8 +8,8 @@ from typing import Any
 
 from harness.backends.base import HostSpec
 from harness.clouds.base import UpRequest
-from harness.clouds.minicloud_ops import MINICLOUD_SERVICES
-from harness.clouds.minicloud_scenario import build_minicloud_scenario
+from harness.clouds.minicloud.ops import MINICLOUD_SERVICES
+from harness.clouds.minicloud.scenario import build_minicloud_scenario
 from harness.errors import UsageError
 from harness.executor.plan import Plan, plan_upgrade
 from harness.runstate import RunState

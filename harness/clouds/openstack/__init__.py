@@ -4,8 +4,8 @@ What each service is (image, command, environment, network name, ports,
 volumes), where it lives in the run's topology, how the cloud is set up
 (database syncs, cell mapping) and how the load balancer fronts it. Pure data
 and text: nothing here talks to Docker or to the cloud, so all of it is
-unit-tested; ``harness.backends.docker_openstack`` creates the containers and
-``harness.clouds.openstack_deploy`` runs the deployment in order.
+unit-tested; ``harness.clouds.openstack.containers`` creates the containers and
+``harness.clouds.openstack.deploy`` runs the deployment in order.
 
 Topology of a run (host -> containers, one per service):
 
@@ -38,7 +38,7 @@ from harness.backends.base import HostSpec
 from harness.errors import ValidationError
 from harness.images import HAPROXY_TAG
 
-RELEASES = ("2026.1", "2026.2")  # kept equal to harness.clouds.openstack_images.OPENSTACK_RELEASES by a test
+RELEASES = ("2026.1", "2026.2")  # kept equal to harness.clouds.openstack.images.OPENSTACK_RELEASES by a test
 DEFAULT_RELEASE = "2026.1"
 MAX_COMPUTES = 10  # each nova-compute is ~100 MB and a few seconds of CPU at start
 MARIADB_TAG = "rollgate/mariadb:10.11"

@@ -7,13 +7,13 @@ from collections.abc import Mapping
 from typing import Any
 
 from harness.backends import docker_resources as res
-from harness.backends.docker_openstack import OpenStackContainers
 from harness.backends.procutil import sigterm_as_interrupt
 from harness.clouds import openstack as profile
 from harness.clouds.base import UpRequest
-from harness.clouds.openstack_deploy import deploy_openstack, service_health
-from harness.clouds.openstack_ops import OpenStackOps
-from harness.clouds.openstack_plan import plan_for_run as plan_openstack_run
+from harness.clouds.openstack.containers import OpenStackContainers
+from harness.clouds.openstack.deploy import deploy_openstack, service_health
+from harness.clouds.openstack.ops import OpenStackOps
+from harness.clouds.openstack.plan import plan_for_run as plan_openstack_run
 from harness.errors import UsageError
 from harness.executor.plan import Plan
 from harness.runstate import RunState

@@ -25,10 +25,10 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 from harness.backends import docker_resources as res
-from harness.backends.docker_openstack import SOCKET_DIR, OpenStackContainers
 from harness.clouds import minicloud
 from harness.clouds import openstack as profile
-from harness.clouds.openstack_catalog import computes_up, create_catalog, create_flavor, resource_providers
+from harness.clouds.openstack.containers import SOCKET_DIR, OpenStackContainers
+from harness.clouds.openstack.setup import computes_up, create_catalog, create_flavor, resource_providers
 from harness.deploy import connect
 from harness.errors import DeployError, RollgateError, UsageError
 from harness.runstate import HostState, RunState, ServiceState

@@ -2,9 +2,9 @@
 
 Its topology is fixed (``harness.clouds.openstack``; a scenario chooses the
 number of computes), its plan is its own service order
-(``harness.clouds.openstack_plan``), it runs on Docker only, and none of the
+(``harness.clouds.openstack.plan``), it runs on Docker only, and none of the
 gate's minicloud probes can read it (its own end checks compare Nova's service
-versions and run ``nova-status upgrade check``: ``harness.clouds.openstack_gate``).
+versions and run ``nova-status upgrade check``: ``harness.clouds.openstack.gate``).
 """
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from harness.clouds import openstack
 from harness.clouds.base import CloudProfile, UpRequest
 
 if TYPE_CHECKING:
-    from harness.clouds.openstack_gate import OpenStackGateCloud
+    from harness.clouds.openstack.gate import OpenStackGateCloud
     from harness.executor.ops import CloudOps
     from harness.executor.plan import Plan
     from harness.runstate import RunState
@@ -30,24 +30,24 @@ class OpenStackProfile(CloudProfile):
     summary = "real OpenStack services in containers"
 
     def build_scenario(self, raw: Mapping[str, Any], path: str) -> Scenario:
-        from harness.clouds.openstack_scenario import build_openstack_scenario
+        from harness.clouds.openstack.scenario import build_openstack_scenario
 
         return build_openstack_scenario(raw, path)
 
     def plan(self, scenario: Scenario, seed: int) -> Plan:
-        from harness.clouds.openstack_plan import plan_openstack
+        from harness.clouds.openstack.plan import plan_openstack
 
         assert scenario.upgrade is not None
         return plan_openstack(scenario.name, scenario.topology, scenario.upgrade.to_release,
                               scenario.upgrade.policy, seed)
 
     def deploy(self, state: RunState, scenario: Scenario, backend: str) -> OpenStackGateCloud:
-        from harness.clouds.openstack_gate import open_openstack
+        from harness.clouds.openstack.gate import open_openstack
 
         return open_openstack(state, scenario)
 
     def check_up(self, request: UpRequest) -> None:
-        from harness.clouds import openstack_runs
+        from harness.clouds.openstack import runs as openstack_runs
 
         openstack_runs.check_up(request)
 
@@ -55,39 +55,39 @@ class OpenStackProfile(CloudProfile):
         return request  # the topology is the profile's (openstack.topology)
 
     def up(self, run_id: str, request: UpRequest) -> list[str]:
-        from harness.clouds import openstack_runs
+        from harness.clouds.openstack import runs as openstack_runs
 
         return openstack_runs.up(run_id, request)
 
     def destroy_run(self, state: RunState) -> None:
-        from harness.clouds import openstack_runs
+        from harness.clouds.openstack import runs as openstack_runs
 
         openstack_runs.destroy_run(state)
 
     def service_health(self, state: RunState) -> Mapping[tuple[str, str], str] | None:
-        from harness.clouds import openstack_runs
+        from harness.clouds.openstack import runs as openstack_runs
 
         return openstack_runs.health(state)
 
     def plan_for_run(self, state: RunState, action: str, target: str | None, policy: dict[str, Any],
                      seed: int | None, label: str) -> Plan:
-        from harness.clouds import openstack_runs
+        from harness.clouds.openstack import runs as openstack_runs
 
         return openstack_runs.plan_for_run(state, action, target, policy, seed, label)
 
     def run_ops(self, state: RunState, plan: Plan) -> CloudOps:
-        from harness.clouds import openstack_runs
+        from harness.clouds.openstack import runs as openstack_runs
 
         return openstack_runs.run_ops(state, plan)
 
     def image_specs(self) -> Sequence[Any]:
-        from harness.clouds.openstack_images import openstack_image_specs
+        from harness.clouds.openstack.images import openstack_image_specs
 
         return openstack_image_specs()
 
     def build_images(self, client: Any, releases: Sequence[str] | None,
                      progress: Callable[[str], None]) -> list[Any]:
-        from harness.clouds.openstack_images import OpenStackImageBuilder
+        from harness.clouds.openstack.images import OpenStackImageBuilder
 
         return list(OpenStackImageBuilder(client, progress=progress).build_openstack(releases or None))
 

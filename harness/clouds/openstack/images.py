@@ -174,7 +174,7 @@ def resolve_lock(release: str, images_dir: Path, cache_dir: Path, progress: Prog
     _prepare_wheels(requirements, None, scratch, cache_dir / "logs", progress)
     lock = lock_path(release, images_dir)
     header = (f"# OpenStack {release} as resolved for Python {IMAGE_PYTHON} ({', '.join(requirements)}),\n"
-              "# written by harness.clouds.openstack_images.resolve_lock; used as the constraints of the\n"
+              "# written by harness.clouds.openstack.images.resolve_lock; used as the constraints of the\n"
               "# release's image. Delete and re-resolve to move to newer libraries.\n")
     pins = wheel_pins(scratch)
     lock.write_text(header + "".join(f"{pin}\n" for pin in pins))

@@ -28,13 +28,13 @@ from pathlib import Path
 from typing import Any
 
 from harness.backends import docker_resources as res
-from harness.backends.docker_openstack import OpenStackContainers
 from harness.clouds import openstack as profile
 from harness.clouds.nova_compute import wait_compute_api
-from harness.clouds.openstack_deploy import deploy_openstack
-from harness.clouds.openstack_health import check_report, nova_service_versions
-from harness.clouds.openstack_ops import OpenStackOps
-from harness.clouds.openstack_resources import OpenStackResourcePhases
+from harness.clouds.openstack.containers import OpenStackContainers
+from harness.clouds.openstack.deploy import deploy_openstack
+from harness.clouds.openstack.health import check_report, nova_service_versions
+from harness.clouds.openstack.ops import OpenStackOps
+from harness.clouds.openstack.resources import OpenStackResourcePhases
 from harness.deploy import connect
 from harness.executor.ops import CloudOps
 from harness.resources import ResourceSpec

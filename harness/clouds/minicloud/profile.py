@@ -12,10 +12,10 @@ from typing import TYPE_CHECKING, Any
 
 from harness.clouds import minicloud
 from harness.clouds.base import PROBES, CloudProfile, UpRequest
-from harness.clouds.minicloud_scenario import build_minicloud_scenario, check_schedulable
+from harness.clouds.minicloud.scenario import build_minicloud_scenario, check_schedulable
 
 if TYPE_CHECKING:
-    from harness.clouds.minicloud_gate import GateCloud
+    from harness.clouds.minicloud.gate import GateCloud
     from harness.executor.ops import CloudOps
     from harness.executor.plan import Plan
     from harness.runstate import RunState
@@ -45,17 +45,17 @@ class MinicloudProfile(CloudProfile):
         check_schedulable(scenario)
 
     def deploy(self, state: RunState, scenario: Scenario, backend: str) -> GateCloud:
-        from harness.clouds.minicloud_gate import GateCloud, deploy_on
+        from harness.clouds.minicloud.gate import GateCloud, deploy_on
 
         return GateCloud(state, deploy_on(state, scenario, backend))
 
     def prepare_up(self, request: UpRequest) -> UpRequest:
-        from harness.clouds import minicloud_runs
+        from harness.clouds.minicloud import runs as minicloud_runs
 
         return minicloud_runs.prepare_up(request)
 
     def up(self, run_id: str, request: UpRequest) -> list[str]:
-        from harness.clouds import minicloud_runs
+        from harness.clouds.minicloud import runs as minicloud_runs
 
         return minicloud_runs.up(run_id, request)
 
@@ -66,13 +66,13 @@ class MinicloudProfile(CloudProfile):
 
     def plan_for_run(self, state: RunState, action: str, target: str | None, policy: dict[str, Any],
                      seed: int | None, label: str) -> Plan:
-        from harness.clouds import minicloud_runs
+        from harness.clouds.minicloud import runs as minicloud_runs
 
         return minicloud_runs.plan_for_run(state, action, target, policy, seed, label)
 
     def run_ops(self, state: RunState, plan: Plan) -> CloudOps:
         from harness.backends import make_backend
-        from harness.clouds.minicloud_ops import MinicloudOps
+        from harness.clouds.minicloud.ops import MinicloudOps
 
         return MinicloudOps(make_backend(state.backend, state), state, target_release=plan.to_release)
 

@@ -20,7 +20,7 @@ of each instance through its floating address.
 Every method is idempotent and waits (poll with a timeout) until its effect is
 visible, raising ``OperationFailed`` with the evidence otherwise; see
 ``harness.executor.ops``. The health gate's probes live in
-``harness.clouds.minicloud_health``.
+``harness.clouds.minicloud.health``.
 """
 from __future__ import annotations
 
@@ -32,13 +32,13 @@ from typing import Any
 
 from harness.backends.base import Backend
 from harness.clouds.minicloud import COMPUTE_BINARY
-from harness.clouds.minicloud_health import CloudProbe, data_path_health, floating_endpoint, healthz
+from harness.clouds.minicloud.health import CloudProbe, data_path_health, floating_endpoint, healthz
 from harness.clouds.nova_compute import ComputeStyle, NovaCompute, poll_until
 from harness.executor.ops import CheckReport, ExpectedReleases, HealthReport, OperationFailed
 from harness.runstate import RunState
 from harness.scenario import DATA_PLANE_SERVICES, ROLE_SERVICES, Scenario
 
-log = logging.getLogger("harness.clouds.minicloud_ops")
+log = logging.getLogger("harness.clouds.minicloud.ops")
 
 #: services that send RPC to compute agents: they honour ``upgrade_levels.compute``.
 COMPUTE_RPC_SENDERS = ("conductor",)
