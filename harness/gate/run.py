@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from harness import clouds
+from harness.checks.resources import harness_error, isolation_check, resource_checks
 from harness.checks.samples import numbered_events
 from harness.checks.slo import SloReport, evaluate
 from harness.clouds import DeployedCloud
@@ -34,7 +35,6 @@ from harness.executor.steps import Pause
 from harness.gate import contract_probe as _contract_probe  # noqa: F401  (registers its probe)
 from harness.gate import maintenance_probe, shutdown_probe  # noqa: F401  (register their probes)
 from harness.gate import versions_probe as _versions_probe  # noqa: F401  (registers its probe)
-from harness.gate.checks import harness_error, isolation_check, resource_checks
 from harness.gate.engine import DEFAULT_ENGINE_WAIT_S, EngineWatch, guard_ops, wait_for_engine
 from harness.gate.hold import hold_step_id
 from harness.gate.lifecycle import after_upgrade_phases

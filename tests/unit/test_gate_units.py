@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 import yaml
 
+from harness.checks.resources import isolation_check, resource_checks
 from harness.commands.matrix import matrix_exit_code, write_cells
 from harness.errors import ValidationError
-from harness.gate.checks import isolation_check, resource_checks
 from harness.pytest_plugin import run_id_for
 from harness.resources import PhaseResult, ResourceSpec, parse_resources
 from harness.runstate import RUN_ID_RE

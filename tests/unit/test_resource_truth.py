@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
+from harness.checks.resources import isolation_check, resource_checks
 from harness.gate import lifecycle
-from harness.gate.checks import isolation_check, resource_checks
 from harness.gate.lifecycle import LifecycleProbe
 from harness.isolation import Foreign, leaks
 from harness.resource_views import disagreement, identity_problems, server_view, view_problems

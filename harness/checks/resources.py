@@ -1,7 +1,8 @@
-"""The gate's own checks: resources per phase, the security check, releases asked of the services.
+"""Checks only a gate run has: resources per phase, the security check, the harness's own error.
 
 SLO and executor checks come from ``harness.report.build`` (shared with
-``observe``); what only a gate run knows is turned into checks here, with the
+``observe``); what only a gate run knows is turned into checks here (moved
+from ``harness/gate/checks.py`` so that "checks" has one home), with the
 same stable-id habit: ``resources.<phase>`` per grenade phase plus the
 aggregate ``resources.intact`` that the upgrade tags read, and
 ``security.project-isolation``.
