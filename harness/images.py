@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from harness.clouds import minicloud
 from harness.errors import RollgateError
 from harness.image_inputs import (
     IMAGES_DIR,
@@ -47,7 +48,7 @@ from harness.image_inputs import (
 
 log = logging.getLogger(__name__)
 
-MINICLOUD_RELEASES = ("1.0", "1.1", "1.1.1", "2.0")  # kept equal to minicloud's RELEASE_NAMES by a test
+MINICLOUD_RELEASES = minicloud.RELEASES  # kept equal to minicloud's RELEASE_NAMES by a test
 BASE_TAG = "rollgate/base:bookworm"
 POSTGRES_TAG = "rollgate/postgres:15"
 HAPROXY_TAG = "rollgate/haproxy:2.6"
