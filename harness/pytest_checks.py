@@ -14,8 +14,8 @@ reports per check, node id ``<scenario item>::<check id>``, through the
 ordinary ``pytest_runtest_logreport`` hook: JUnit gets one testcase per
 check, the summary counts them.
 
-A check becomes: ``passed`` a pass; ``skipped`` a skip with its summary as the
-reason; ``failed`` a failure whose text is the summary and the evidence (as
+A check becomes: ``passed`` a pass; ``skipped`` a skip, the reason its id and
+summary; ``failed`` a failure whose text is the summary and the evidence (as
 in the run's own junit.xml); ``error`` a setup *error* (``<error>`` in JUnit,
 ``E`` in the summary), and so does a ``failed`` check of a run that is an
 ERROR: a FAIL the harness could not prove is no verdict on the cloud, so an

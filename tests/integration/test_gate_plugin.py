@@ -10,11 +10,11 @@ from __future__ import annotations
 import json
 import xml.etree.ElementTree as ET
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from harness.backends import procutil
+from tests.integration.junit_support import assert_checks_match_verdicts, scenario_cases
 
 pytestmark = pytest.mark.integration
 pytest_plugins = ["pytester"]
@@ -45,35 +45,6 @@ def test_collects_only_project_scenarios(pytester: pytest.Pytester) -> None:
     result = pytester.runpytest("--collect-only", "-q")
     result.stdout.fnmatch_lines(["scenarios/alpha.yaml::alpha"])
     assert "broken" not in result.stdout.str()
-
-
-def scenario_cases(root: ET.Element) -> dict[str, ET.Element]:
-    """The scenarios' own testcases (classname ``scenarios.X.yaml``), by name."""
-    return {c.get("name") or "": c for c in root.iter("testcase")
-            if (c.get("classname") or "").endswith(".yaml")}
-
-
-def assert_checks_match_verdicts(root: ET.Element, results: Path) -> dict[str, dict[str, Any]]:
-    """Every scenario testcase is followed by one testcase per check of its verdict.json, with the
-    outcome the check's status implies (ERROR runs report errors, never failures); returns each
-    scenario's verdict."""
-    verdicts = {}
-    for name, case in scenario_cases(root).items():
-        props = {p.get("name"): p.get("value") for p in case.iter("property")}
-        verdict = json.loads((results / str(props["run_id"]) / "verdict.json").read_text())
-        assert props["verdict"] == verdict["verdict"]
-        checks = {c.get("name"): c for c in root.iter("testcase")
-                  if c.get("classname") == f"{case.get('classname')}.{name}"}
-        assert sorted(checks) == sorted(c["id"] for c in verdict["checks"]), name
-        for check in verdict["checks"]:
-            tags = {t.tag for t in checks[check["id"]] if t.tag in ("failure", "error", "skipped")}
-            expected = {"passed": set(), "failed": {"failure"}, "error": {"error"},
-                        "skipped": {"skipped"}}[check["status"]]
-            if verdict["verdict"] == "ERROR" and check["status"] == "failed":
-                expected = {"error"}
-            assert tags == expected, (name, check["id"], tags)
-        verdicts[name] = verdict
-    return verdicts
 
 
 def test_two_scenarios_in_parallel_one_junit(pytester: pytest.Pytester, tmp_path: Path) -> None:
