@@ -126,8 +126,8 @@ def matrix_command(sources: tuple[str, ...], targets: tuple[str, ...], scenarios
 def matrix_exit_code(pytest_code: int, cells: list[dict[str, Any]], expected: int) -> int:
     """2 if any cell ERRORed, had no verdict, or pytest itself failed; else 1 if any FAILed; else 0.
 
-    Read from the verdicts, not pytest's exit code: an ERROR cell is a failed test
-    item to pytest, but a gate retries an ERROR and never a FAIL."""
+    Read from the verdicts, not pytest's exit code: pytest exits 1 for an ERROR cell (an
+    errored item) as for a FAIL one, but a gate retries an ERROR and never a FAIL."""
     verdicts = [c.get("verdict") for c in cells]
     judged = all(v in ("PASS", "FAIL") for v in verdicts)
     if pytest_code not in (0, 1) or len(verdicts) < expected or not judged:

@@ -1,4 +1,5 @@
-"""The pytest plugin, tested with ``pytester``: scenarios/ collected, -n 2, one JUnit file.
+"""The pytest plugin, tested with ``pytester``: scenarios/ collected, -n 2, one JUnit file with a
+testcase per scenario and one per check of its verdict.
 
 The scenarios here are tiny (one controller, two computes, a rolling reboot
 of the computes: no control-plane restart) so the test stays cheap; the real
@@ -13,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from harness.backends import procutil
+from tests.integration.junit_support import assert_checks_match_verdicts, scenario_cases
 
 pytestmark = pytest.mark.integration
 pytest_plugins = ["pytester"]
@@ -54,29 +56,32 @@ def test_two_scenarios_in_parallel_one_junit(pytester: pytest.Pytester, tmp_path
         "scenarios/", "-n", "2", f"--junitxml={junit}", f"--rollgate-results={results}", "-p",
         "no:cacheprovider", timeout=300)
     assert outcome.ret == 0, outcome.stdout.str()[-4000:]
-    outcome.assert_outcomes(passed=2)
-    cases = ET.parse(junit).getroot().findall(".//testcase")
-    assert sorted(c.get("name") for c in cases) == ["alpha", "beta"]
+    root = ET.parse(junit).getroot()
+    assert sorted(scenario_cases(root)) == ["alpha", "beta"]
+    verdicts = assert_checks_match_verdicts(root, results)
+    checks = [c for v in verdicts.values() for c in v["checks"]]
+    skipped = sum(1 for c in checks if c["status"] == "skipped")
+    outcome.assert_outcomes(passed=2 + len(checks) - skipped, skipped=skipped)
     run_ids = set()
-    for case in cases:
-        props = {p.get("name"): p.get("value") for p in case.iter("property")}
-        assert props["verdict"] == "PASS"
-        run_ids.add(props["run_id"])
-        verdict = json.loads((results / props["run_id"] / "verdict.json").read_text())
+    for verdict in verdicts.values():
         assert verdict["verdict"] == "PASS"
         assert verdict["action"] == "reboot"
-        run = json.loads((results / props["run_id"] / "run.json").read_text())
+        run_id = str(verdict["run_id"])
+        run_ids.add(run_id)
+        run = json.loads((results / run_id / "run.json").read_text())
         assert run["status"] == "down"
-        assert procutil.tagged_pids(props["run_id"]) == []
+        assert procutil.tagged_pids(run_id) == []
     assert len(run_ids) == 2
     subnets = {json.loads((results / r / "run.json").read_text())["extra"]["subnet"] for r in run_ids}
     assert len(subnets) == 2, "two parallel runs shared a loopback subnet"
 
 
-def test_an_invalid_scenario_fails_its_item(pytester: pytest.Pytester, tmp_path: Path) -> None:
-    """An invalid scenario fails its item with the validation error (no cloud is started)."""
+def test_an_invalid_scenario_is_an_error_of_its_item(pytester: pytest.Pytester, tmp_path: Path) -> None:
+    """An invalid scenario is an error of its item (not a failure: nothing was judged), with the
+    validation error (no cloud is started)."""
     pytester.makefile(".yaml", **{"scenarios/bad": TINY.format(name="bad").replace('from: "1.1"',
                                                                                   'from: "9.9"')})
     outcome = pytester.runpytest(f"--rollgate-results={tmp_path}")
-    outcome.assert_outcomes(failed=1)
-    outcome.stdout.fnmatch_lines(["*upgrade.from*unknown release*9.9*"])
+    outcome.assert_outcomes(errors=1)
+    outcome.stdout.fnmatch_lines(["*rollgate ERROR (scenario refused, nothing ran)*upgrade.from*unknown "
+                                  "release*9.9*"])

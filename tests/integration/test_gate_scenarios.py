@@ -1,5 +1,5 @@
 """Every minicloud scenario of scenarios/ runs once, as a job runs it: ``pytest scenarios/X.yaml ...``
-with one JUnit file.
+with one JUnit file (a testcase per scenario and one per check of its verdict).
 
 This is the issue's "every scenario PASSes on the process backend" (each
 scenario runs exactly once in CI). They run one after the other: two
@@ -22,6 +22,7 @@ import pytest
 
 from harness.backends import procutil
 from harness.scenario.load import load_scenario
+from tests.integration.junit_support import assert_checks_match_verdicts, scenario_cases
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 ROOT = Path(__file__).resolve().parents[2]
@@ -46,17 +47,20 @@ def scenario_runs(tmp_path_factory: pytest.TempPathFactory) -> tuple[int, str, P
 
 
 def test_every_scenario_passes_with_one_junit(scenario_runs: tuple[int, str, Path, Path]) -> None:
-    code, output, junit, _ = scenario_runs
+    code, output, junit, results = scenario_runs
     assert code == 0, output[-6000:]
-    cases = ET.parse(junit).getroot().findall(".//testcase")
-    assert sorted(c.get("name") for c in cases) == SCENARIOS
-    assert not [c for c in cases if c.find("failure") is not None or c.find("error") is not None]
+    root = ET.parse(junit).getroot()
+    assert sorted(scenario_cases(root)) == SCENARIOS
+    assert not list(root.iter("failure"))
+    assert not list(root.iter("error"))
+    verdicts = assert_checks_match_verdicts(root, results)  # one testcase per check
+    assert all(len(v["checks"]) > 1 for v in verdicts.values())
 
 
 @pytest.mark.parametrize("name", SCENARIOS)
 def test_run_directory_is_complete_and_clean(scenario_runs: tuple[int, str, Path, Path], name: str) -> None:
     _, _, junit, results = scenario_runs
-    case = next(c for c in ET.parse(junit).getroot().findall(".//testcase") if c.get("name") == name)
+    case = scenario_cases(ET.parse(junit).getroot())[name]
     run_id = {p.get("name"): p.get("value") for p in case.iter("property")}["run_id"]
     run_dir = results / run_id
     for artifact in ARTIFACTS:
