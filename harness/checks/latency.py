@@ -13,7 +13,11 @@ on a reused connection in the same phase (the control). Both cross the same
 load balancer into the same processes on the same CPUs at the same moments,
 so a busy machine (two gates on two cores, services restarting during the
 upgrade) slows both and cancels out, while what only the operation does
-(token validation, queries, the view) shows whole. The operation fails when
+(token validation, queries, the view) shows whole. A busy machine also runs
+the operation's own work slower, by about the factor its control slowed
+down: the baseline's own cost is scaled by that factor (``contention``, at
+least 1) before it is compared, so a starved machine is not read as a
+regression, while a regression (work the operation added) still shows. The operation fails when
 its own cost grew by more than ``api_latency_floor_ms`` and by more than
 ``(api_latency_ratio - 1)`` x its baseline median: a 5x regression of a
 6 ms operation (+24 ms) fails; a 1 ms wobble does not. Without a control
@@ -68,6 +72,19 @@ def _median_ms(samples: Sequence[Sample]) -> float:
     return percentile(sorted(s.latency for s in samples), 0.5) * 1000
 
 
+def contention(base_control_ms: float, phase_control_ms: float) -> float:
+    """How much slower the machine ran the service in a phase than in the baseline (>= 1).
+
+    A busy machine does not only add waiting (which the control's median cancels): it runs
+    every instruction slower, so an operation's own cost grows by the same factor the
+    control's latency did. The baseline's own cost is scaled by it before the comparison;
+    1 when there is no control.
+    """
+    if base_control_ms <= 0 or phase_control_ms <= 0:
+        return 1.0
+    return max(1.0, phase_control_ms / base_control_ms)
+
+
 def operation_latencies(samples: Sequence[Sample], phases: Sequence[Phase], slo: SloConfig,
                         notes: list[str]) -> list[OperationLatency]:
     """Every judged (operation, phase); operations without enough samples are noted, not judged."""
@@ -97,7 +114,8 @@ def operation_latencies(samples: Sequence[Sample], phases: Sequence[Phase], slo:
             unjudged.append(f"{operation} ({len(baseline)})")
             continue
         base_ms = _median_ms(baseline)
-        base_own = base_ms - control_ms(target, windows[BEFORE])
+        base_control = control_ms(target, windows[BEFORE])
+        base_own = base_ms - base_control
         limit_ms = max(slo.api_latency_floor_ms, (slo.api_latency_ratio - 1) * base_ms)
         for name in (DURING, AFTER):
             phase = windows.get(name)
@@ -105,7 +123,8 @@ def operation_latencies(samples: Sequence[Sample], phases: Sequence[Phase], slo:
             if phase is None or len(inside) < slo.api_latency_min_samples:
                 continue
             median_ms = _median_ms(inside)
-            growth = (median_ms - control_ms(target, phase)) - base_own
+            phase_control = control_ms(target, phase)
+            growth = (median_ms - phase_control) - base_own * contention(base_control, phase_control)
             slowest = tuple(sorted(inside, key=lambda s: -s.latency)[:5])
             judged.append(OperationLatency(operation, name, base_ms, len(baseline), median_ms,
                                            len(inside), limit_ms, growth, (phase.start, phase.end), slowest))

@@ -52,6 +52,20 @@ def test_a_busy_machine_that_slows_the_control_as_much_passes() -> None:
                                                                     ("compute servers-detail", "after")}
 
 
+def test_a_starved_machine_that_slows_everything_threefold_passes() -> None:
+    # Seen in CI under load: the control 3x slower, the operation's own work 3x slower too.
+    # Without scaling by the control's slowdown, +14 ms of own cost read as a regression.
+    report = evaluate(timeline(10.0, 30.0, 3.0, 9.0), SloConfig())
+    assert not [v for v in report.violations if v.slo == API_LATENCY]
+
+
+def test_a_regression_on_a_starved_machine_still_fails() -> None:
+    # Same 3x slower machine, but the operation also does 30 ms of new work.
+    report = evaluate(timeline(10.0, 60.0, 3.0, 9.0), SloConfig())
+    [violation] = [v for v in report.violations if v.slo == API_LATENCY]
+    assert "30.0 ms slower during the upgrade" in violation.message
+
+
 def test_small_wobbles_pass_and_the_floor_and_ratio_are_settings() -> None:
     assert not [v for v in evaluate(timeline(6.0, 12.0, 4.0, 4.0), SloConfig()).violations
                 if v.slo == API_LATENCY]  # +6 ms: under the 8 ms floor and under 2 x 6 ms
