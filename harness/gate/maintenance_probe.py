@@ -1,12 +1,16 @@
 """Maintenance mode, tested in every disabled window: no new instance lands on a disabled host.
 
 Traffic builds fall into a disabled window only by chance. This probe boots
-a few servers right after each ``disable_compute(host, reason)`` (while the
-host's instances are still leaving) and asks the compute API, as admin,
-where each was scheduled (``OS-EXT-SRV-ATTR:host``); none may be ``host``.
-The builds run in the background; the probe waits for their placement before
-``enable_compute(host)`` closes the window (so each was placed while the host
-was disabled), and deletes them as soon as it knows where they went.
+a few servers in two waves in each window: right after
+``disable_compute(host, reason)`` (while the host's instances are still
+leaving) and right before ``enable_compute(host)`` (the host emptied: the
+first choice of a scheduler that spreads load, so a scheduler that ignores
+the disabled flag shows every time, not only when the first wave happened to
+run after the host emptied). It asks the compute API, as admin, where each
+was scheduled (``OS-EXT-SRV-ATTR:host``); none may be ``host``. The builds
+run in the background; the probe waits for their placement before
+``enable_compute(host)`` goes on (so each was placed while the host was
+disabled), and deletes them as soon as it knows where they went.
 
 Only for a cloud whose profile lists the ``maintenance`` probe (minicloud's). The
 probe only uses Nova's public API, but it boots with minicloud's defaults (no
@@ -30,7 +34,7 @@ from harness.timeline import Timeline
 from harness.verdict import Check, Evidence
 
 CHECK_ID = "maintenance.disabled-host"
-#: servers booted per disabled window
+#: servers booted per wave (two waves per disabled window: at its start and at its end)
 BOOTS_PER_WINDOW = 3
 #: how long a boot may take to be placed (or fail) before the window is judged without it
 PLACE_TIMEOUT = 15.0
@@ -87,18 +91,22 @@ class MaintenanceProbe(StepProbe):
     def _after_disable(self, host: str) -> Iterator[None]:
         yield  # (an exception from the disable propagates: no window opened)
         window = Window(host, time.monotonic())
+        self._wave(window)
+        self.windows.append(window)
+        self._open[host] = window
+
+    def _wave(self, window: Window) -> None:
+        """Boot ``self.boots`` servers in the background, in ``window``."""
         client = self.access.public()
         for _ in range(self.boots):
             self._count += 1
-            boot = ProbeBoot(host, time.monotonic())
+            boot = ProbeBoot(window.host, time.monotonic())
             window.boots.append(boot)
             name = f"{PROBE_PREFIX}maint-{self._count}"
             thread = threading.Thread(target=self._boot, args=(client, boot, name), daemon=True,
-                                      name=f"maintenance-probe-{host}")
+                                      name=f"maintenance-probe-{window.host}")
             thread.start()
             window.threads.append(thread)
-        self.windows.append(window)
-        self._open[host] = window
 
     def _boot(self, client: ComputeClient, boot: ProbeBoot, name: str) -> None:
         answer = client.boot(name)
@@ -120,6 +128,7 @@ class MaintenanceProbe(StepProbe):
         window = self._open.pop(host, None)
         if window is None:
             return
+        self._wave(window)  # the second wave: the host's instances have left by now
         for thread in window.threads:
             thread.join(PLACE_TIMEOUT + 10.0)
         window.closed = time.monotonic()

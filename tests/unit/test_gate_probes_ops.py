@@ -192,7 +192,15 @@ def _run_windows(tmp_path: Path, place: Callable[[int], str]) -> tuple[Any, _Fak
 def test_maintenance_probe_fails_a_scheduler_that_uses_the_disabled_host(tmp_path: Path) -> None:
     check, compute = _run_windows(tmp_path, lambda n: "compute-1")
     assert check.status == "failed"  # the boots of compute-1's window went to compute-1
-    assert sorted(compute.deleted) == ["s1", "s2", "s3", "s4"]
+    assert sorted(compute.deleted) == [f"s{n}" for n in range(1, 9)]  # 2 windows x 2 waves x 2 boots
+
+
+def test_maintenance_probe_boots_again_at_the_end_of_each_window(tmp_path: Path) -> None:
+    # A least-loaded scheduler that ignores the disabled flag picks the host only once its
+    # instances have left: only the second wave (s3, s4: compute-1's window, before its enable) shows it.
+    check, _ = _run_windows(tmp_path, lambda n: "compute-1" if n in (3, 4) else "compute-3")
+    assert check.status == "failed"
+    assert "2 of 8" in check.summary
 
 
 def test_maintenance_probe_passes_a_scheduler_that_avoids_it(tmp_path: Path) -> None:
