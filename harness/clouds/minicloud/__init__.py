@@ -14,7 +14,7 @@ from pathlib import Path
 
 from harness.defect_catalog import minicloud_variants
 
-MINICLOUD_SOURCE = Path(__file__).resolve().parents[2] / "images" / "minicloud"
+MINICLOUD_SOURCE = Path(__file__).resolve().parents[3] / "images" / "minicloud"
 
 RELEASES = ("1.0", "1.1", "1.1.1", "2.0")
 
