@@ -59,9 +59,27 @@ def up(scenario: str | None, cloud_name: str, release: str | None, computes: int
         request = dataclasses.replace(request, loaded=load_scenario(scenario))
     request = profile.prepare_up(request)
     run_id = _new_run(run_id)
-    for line in profile.up(run_id, request):
-        click.echo(line)
-    click.echo(f"stop it with: rollgate down {run_id}")
+    try:
+        for line in profile.up(run_id, request):
+            click.echo(line)
+        click.echo(f"stop it with: rollgate down {run_id}")
+    except KeyboardInterrupt:
+        _stop_interrupted(profile, run_id)
+        raise
+
+
+def _stop_interrupted(profile: clouds.CloudProfile, run_id: str) -> None:
+    """Ctrl-C after the deploy was done but before ``up`` returned: the command was still
+    interrupted, so nothing of it may stay running (a failed deploy has cleaned up already).
+    Seen under load: the signal landed between the deploy's return and the exit."""
+    try:
+        state = RunState.load(run_id)
+    except UsageError:
+        return
+    if state.status == "up":
+        profile.destroy_run(state)
+        state.status = "failed"
+        state.save()
 
 
 def _new_run(run_id: str | None) -> str:
