@@ -93,8 +93,11 @@ def test_fault_stops_for_a_while_and_kills(results_dir: Path) -> None:
 def test_ctrl_c_during_up_cleans_up_and_exits_2(results_dir: Path) -> None:
     """Interrupted is not judged: exit 2 (never 1, which is FAIL), and nothing left running."""
     command = [sys.executable, "-m", "harness.cli", "up", "--computes", "2", "--run-id", "interrupted"]
+    # A test run started in the background (nohup, `cmd &`) inherits SIGINT ignored, and Python
+    # then installs no KeyboardInterrupt handler: give `up` the terminal's default, as a user's has.
     up = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                          env=os.environ.copy())
+                          env=os.environ.copy(),
+                          preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))  # noqa: PLW1509
     run_json = results_dir / "interrupted" / "run.json"
     try:
         wait_until(lambda: run_json.exists() and len(procutil.tagged_pids("interrupted")) >= 3,
