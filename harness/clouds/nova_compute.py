@@ -57,6 +57,28 @@ def wait_compute_api(conn: Any, timeout: float, interval: float) -> None:
                interval=interval, what="the compute API after the API-down phase")
 
 
+class AdminConnection:
+    """The admin openstacksdk connection of a cloud's ops: made on first use (``self._connect``,
+    by default ``harness.deploy.connect(self.state)``), dropped after a failure and made again."""
+
+    state: Any
+    _connect: Callable[[], Any]
+    _conn: Any = None
+
+    def _default_connect(self) -> Any:
+        from harness.deploy import connect
+
+        return connect(self.state)
+
+    def conn(self) -> Any:
+        if self._conn is None:
+            self._conn = self._connect()
+        return self._conn
+
+    def reset_conn(self) -> None:
+        self._conn = None
+
+
 @dataclass(frozen=True)
 class ComputeStyle:
     """How one cloud's compute API differs, kept explicit."""

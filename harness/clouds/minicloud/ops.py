@@ -33,7 +33,7 @@ from typing import Any
 from harness.backends.base import Backend
 from harness.clouds.minicloud import COMPUTE_BINARY
 from harness.clouds.minicloud.health import CloudProbe, data_path_health, floating_endpoint, healthz
-from harness.clouds.nova_compute import ComputeStyle, NovaCompute, poll_until
+from harness.clouds.nova_compute import AdminConnection, ComputeStyle, NovaCompute, poll_until
 from harness.executor.ops import CheckReport, ExpectedReleases, HealthReport, OperationFailed
 from harness.runstate import RunState
 from harness.scenario import DATA_PLANE_SERVICES, ROLE_SERVICES, Scenario
@@ -65,7 +65,7 @@ def _tail(text: str, lines: int = 20) -> str:
 LB_RPC_SERVICES = ("conductor", "scheduler")
 
 
-class MinicloudOps:
+class MinicloudOps(AdminConnection):
     """The operations of a rolling upgrade, done on a deployed minicloud."""
 
     def __init__(self, backend: Backend, state: RunState, scenario: Scenario | None = None, *,
@@ -96,20 +96,6 @@ class MinicloudOps:
                                 self._migration_evidence)
 
     # --- plumbing ---------------------------------------------------------
-
-    def _default_connect(self) -> Any:
-        from harness.deploy import connect
-
-        return connect(self.state)
-
-    def conn(self) -> Any:
-        """The admin openstacksdk connection (made on first use, remade after a failure)."""
-        if self._conn is None:
-            self._conn = self._connect()
-        return self._conn
-
-    def reset_conn(self) -> None:
-        self._conn = None
 
     def _manage(self, operation: str, *args: str, release: str | None = None,
                 ok: tuple[int, ...] = (0,)) -> Any:

@@ -51,7 +51,7 @@ from typing import Any
 
 from harness.backends import docker_resources as res
 from harness.clouds import openstack as profile
-from harness.clouds.nova_compute import ComputeStyle, NovaCompute, poll_until
+from harness.clouds.nova_compute import AdminConnection, ComputeStyle, NovaCompute, poll_until
 from harness.clouds.openstack.containers import OpenStackContainers
 from harness.clouds.openstack.health import (
     NOVA_RPC,
@@ -95,7 +95,7 @@ def _count(container: Any, mark: str) -> int:
     return int(container.logs().decode(errors="replace").count(mark))
 
 
-class OpenStackOps(OpenStackHealthGate):
+class OpenStackOps(AdminConnection, OpenStackHealthGate):
     """The operations of a rolling upgrade, done on a deployed openstack run."""
 
     def __init__(self, state: RunState, client: Any | None = None, *, target_release: str,
@@ -124,25 +124,12 @@ class OpenStackOps(OpenStackHealthGate):
 
     # --- plumbing ---------------------------------------------------------
 
-    def _default_connect(self) -> Any:
-        from harness.deploy import connect
-
-        return connect(self.state)
-
-    def conn(self) -> Any:
-        if self._conn is None:
-            self._conn = self._connect()
-        return self._conn
-
     def _wait(self, operation: str, check: Callable[[], str | None], timeout: float,
               evidence: Callable[[], str] = lambda: "", interval: float = POLL) -> None:
         """Poll ``check`` (None = done, else what is still wrong) until ``timeout``; an
         OperationFailed ends the wait at once, another exception drops the connection."""
         poll_until(operation, check, timeout, interval=interval, evidence=evidence,
-                   on_error=self._drop_conn, passthrough=(OperationFailed,))
-
-    def _drop_conn(self) -> None:
-        self._conn = None
+                   on_error=self.reset_conn, passthrough=(OperationFailed,))
 
     def _oneoffs(self, operation: str, commands: dict[str, tuple[str, str]], release: str) -> None:
         """Run one-offs of ``release``'s image in parallel; OperationFailed naming each that failed."""
