@@ -72,9 +72,10 @@ class ComputeClient:
         finally:
             connection.close()
 
-    def slow_list(self, delay: float) -> Answer:
-        """``GET /servers?limit=1`` held ``delay`` seconds inside the service (after auth)."""
-        return self.request("GET", "/servers?limit=1", headers={DELAY_HEADER: f"{delay:g}"})
+    def slow_list(self, delay: str) -> Answer:
+        """``GET /servers?limit=1`` held inside the service (after auth): ``delay`` is ``SECONDS`` or
+        ``stop+SECONDS`` (until the service's stop began, then that long more)."""
+        return self.request("GET", "/servers?limit=1", headers={DELAY_HEADER: delay})
 
     def boot(self, name: str, headers: dict[str, str] | None = None) -> Answer:
         """``POST /servers`` (no network; the first flavor and image the API lists)."""

@@ -6,19 +6,25 @@ on SIGTERM passes. This probe puts work in flight on purpose, with minicloud's
 test hooks (the gate deploys minicloud with ``"debug_delay": true``):
 
 - ``replace_service(host, "compute-api", ...)``: slow requests
-  (``X-Minicloud-Debug-Delay``) sent to that compute-api directly, inside its
-  handler when the stop begins (the plan drained the host from the load
+  (``X-Minicloud-Debug-Delay: stop+S``) sent to that compute-api directly, inside
+  its handler when the stop begins (the plan drained the host from the load
   balancer already, so direct is the only way in).
 - ``replace_service(host, "conductor", ...)``: builds whose conductor cast is
-  held (``X-Minicloud-Debug-Hold: conductor=S``) through the load balancer
+  held (``X-Minicloud-Debug-Hold: conductor=stop+S``) through the load balancer
   before the conductor's drain, until one is held by ``host``'s conductor; the
   conductor must finish it (the server reaches ACTIVE), not drop it.
 
+``stop+S`` holds the work until the service's stop began and ``S`` (``HOLD_S``)
+more, so it is in flight at the stop on a machine of any speed. A fixed hold
+was a race: on a loaded CI machine the stop came after a 0.5 s hold had ended,
+and a conductor that drops its casts passed. A hold the stop never reaches (a
+build another conductor took) ends after minicloud's ``STOP_WAIT_S``.
+
 Every held request must answer 2xx; every held build must reach ACTIVE.
 The service's log says when its stop began; the summary counts the held work
-still running then (work that ended before the stop proves nothing). The hold
-is short (``HOLD_S``) and overlaps the stop, so a graceful stop costs about
-one hold per stop. Builds are checked and deleted in the background.
+still running then (work that ended before the stop proves nothing). A
+graceful stop costs about one hold per stop. Builds are checked and deleted in
+the background.
 
 What is not probed, and why: a compute agent stops after its host was
 disabled and emptied (live-migrate policy), so it has no instance work that
@@ -47,8 +53,11 @@ from harness.timeline import Timeline
 from harness.verdict import Check, Evidence
 
 CHECK_ID = "shutdown.inflight"
-#: how long each probe request or cast is held (short: the default gate must stay fast)
+#: how long each probe request or cast is held after its service's stop began (short: the
+#: default gate must stay fast)
 HOLD_S = 0.5
+#: how long minicloud holds ``stop+`` work waiting for the stop (minicloud.debug_hold.STOP_WAIT_SECONDS)
+STOP_WAIT_S = 5.0
 #: slow requests sent to a compute-api just before its stop
 REQUESTS_PER_STOP = 2
 #: builds booted at once before a conductor stop, and at most in all, to get one held there
@@ -176,7 +185,7 @@ class ShutdownProbe(StepProbe):
                 self.timeline.emit(record.event())
 
     def _run_request(self, client: ComputeClient, record: HeldWork) -> None:
-        answer = client.slow_list(self.hold_s)
+        answer = client.slow_list(f"stop+{self.hold_s:g}")
         record.ended, record.ended_wall, record.ok = time.monotonic(), time.time(), answer.ok
         record.detail = f"HTTP {answer.status}" if answer.ok else (answer.error or f"HTTP {answer.status}")
 
@@ -209,7 +218,7 @@ class ShutdownProbe(StepProbe):
             for record in records:  # which were held by this conductor, and still running at its stop
                 hold_began = held_here.get(record.server_id or "")
                 if hold_began is not None and stopped is not None:
-                    record.running_at_stop = hold_began + self.hold_s > stopped
+                    record.running_at_stop = hold_began <= stopped < hold_began + STOP_WAIT_S
             thread = threading.Thread(target=self._settle_builds, args=(client, records), daemon=True,
                                       name=f"shutdown-probe-builds-{host}")
             thread.start()
@@ -219,7 +228,7 @@ class ShutdownProbe(StepProbe):
         self._builds += 1
         record = HeldWork("build", f"{host}/conductor", "load balancer", time.monotonic())
         answer: Answer = client.boot(f"{PROBE_PREFIX}shutdown-{self._builds}",
-                                     {HOLD_HEADER: f"conductor={self.hold_s:g}"})
+                                     {HOLD_HEADER: f"conductor=stop+{self.hold_s:g}"})
         if answer.ok and isinstance(answer.body, dict):
             record.server_id = str(answer.body["server"]["id"])
         else:

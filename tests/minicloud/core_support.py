@@ -118,16 +118,18 @@ class CoreCloud:
     def url(self, service: str, host: str = "controller") -> str:
         return f"http://{self.address(host)}:{PORTS[service]}"
 
+    def endpoints(self, conductor_host: str = "controller") -> dict[str, str]:
+        return {"identity": self.url("identity"), "image": self.url("image"),
+                "compute": self.url("compute-api"), "conductor": self.url("conductor", conductor_host),
+                "scheduler": self.url("scheduler"), "network": self.url("network", "network"),
+                "datapath": self.url("datapath", "network")}
+
     def write_config(self, host: str, release: str | None = None, **extra: Any) -> Path:
         release = release or self.release
         config = {
             "release": release, "host": host, "bind": self.address(host),
             "state_dir": str(self.root / "state" / host), "database": self.database,
-            "endpoints": {
-                "identity": self.url("identity"), "image": self.url("image"),
-                "compute": self.url("compute-api"), "conductor": self.url("conductor"),
-                "scheduler": self.url("scheduler"), "network": self.url("network", "network"),
-                "datapath": self.url("datapath", "network")},
+            "endpoints": self.endpoints(),
             "upgrade_levels": self.upgrade_levels,
             "heartbeat_interval": self.heartbeat_interval,
             "service_down_time": self.service_down_time,
@@ -140,9 +142,10 @@ class CoreCloud:
         return path
 
     def start(self, service: str, host: str = "controller", release: str | None = None,
-              wait: bool = True, timeout: float = 30.0) -> Proc:
-        """Start ``service`` on ``host``; with ``wait``, until its /healthz answers."""
-        config = self.write_config(host, release)
+              wait: bool = True, timeout: float = 30.0, **extra: Any) -> Proc:
+        """Start ``service`` on ``host`` (``extra``: more config); with ``wait``, until its
+        /healthz answers."""
+        config = self.write_config(host, release, **extra)
         log_path = self.root / f"{service}-{host}-{len(self.procs)}.log"
         with log_path.open("wb") as log:
             process = subprocess.Popen(

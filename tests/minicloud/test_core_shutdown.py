@@ -1,6 +1,7 @@
-"""Graceful shutdown: a compute agent finishes an accepted cast before it exits."""
+"""Graceful shutdown: a compute agent and a conductor finish an accepted cast before they exit."""
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -48,9 +49,8 @@ class FakeDataPlane(BaseHTTPRequestHandler):
         self._answer(200, {"port": int(self.path.rsplit("/", 1)[-1]), "target": "x"})
 
 
-@pytest.fixture
-def cloud_with_fake_dataplane(tmp_path: Path) -> Iterator[CoreCloud]:
-    cloud = CoreCloud(tmp_path, release="1.1")
+@contextlib.contextmanager
+def _fake_dataplane(cloud: CoreCloud) -> Iterator[None]:
     servers = [ThreadingHTTPServer((cloud.address("compute-1"), PORTS["hypervisor"]), FakeDataPlane),
                ThreadingHTTPServer((cloud.address("network"), PORTS["network"]), FakeDataPlane)]
     threads = [threading.Thread(target=s.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
@@ -59,14 +59,21 @@ def cloud_with_fake_dataplane(tmp_path: Path) -> Iterator[CoreCloud]:
         for thread in threads:
             thread.start()
         cloud.prepare_schema(("expand", "1.1"), ("contract", "1.1"))
-        cloud.start("conductor")
-        cloud.start("scheduler")
-        yield cloud
+        yield
     finally:
         cloud.stop_all()
         for server in servers:
             server.shutdown()
             server.server_close()
+
+
+@pytest.fixture
+def cloud_with_fake_dataplane(tmp_path: Path) -> Iterator[CoreCloud]:
+    cloud = CoreCloud(tmp_path, release="1.1")
+    with _fake_dataplane(cloud):
+        cloud.start("conductor")
+        cloud.start("scheduler")
+        yield cloud
 
 
 def test_sigterm_waits_for_the_running_build(cloud_with_fake_dataplane: CoreCloud) -> None:
@@ -83,3 +90,54 @@ def test_sigterm_waits_for_the_running_build(cloud_with_fake_dataplane: CoreClou
     final = api.instance_get(engine, str(inst["uuid"]))
     assert (final["vm_state"], final["workload_port"]) == ("active", 30000), cloud.logs()
     wait_until(lambda: "compute-agent stopped" in agent.log(), 5, "the stop log line")
+
+
+@pytest.mark.parametrize(("release", "finished"), [("1.1", True), ("1.1+conductor-dropcasts", False)])
+def test_a_stop_plus_hold_is_in_flight_however_late_the_stop_comes(tmp_path: Path, release: str,
+                                                                     finished: bool) -> None:
+    """``conductor=stop+S`` holds the build cast until the conductor's stop and S more: with a
+    stop that comes well after S (a loaded machine), the cast is still in flight then, so a
+    conductor that drops casts on stop loses the build and a graceful one finishes it."""
+    cloud = CoreCloud(tmp_path, release="1.1")
+    with _fake_dataplane(cloud):
+        cloud.start("conductor")  # the one the scheduler and the agent use while the held one stops
+        cloud.start("scheduler")
+        cloud.start("compute-agent", "compute-1")
+        held_endpoints = cloud.endpoints(conductor_host="compute-2")
+        conductor = cloud.start("conductor", "compute-2", release=release, debug_delay=True)
+        engine = db.connect(cloud.database)
+        inst = api.instance_create(engine, {"name": "vm", "project_id": "p", "flavor_id": "1"})
+        uuid = str(inst["uuid"])
+        ConductorAPI(cloud.config(endpoints=held_endpoints)).build_instances(
+            {"debug_hold": {"conductor": "stop+0.3"}}, uuid)
+        wait_until(lambda: "debug hold stop+0.3s" in conductor.log(), 10, "the held cast", conductor.log)
+        time.sleep(1.0)  # a late stop: longer than the hold's 0.3 s
+        assert api.instance_get(engine, uuid)["host"] is None  # still held
+        os.killpg(conductor.process.pid, signal.SIGTERM)
+        assert conductor.wait_exit(20) == 0
+        if finished:
+            wait_until(lambda: api.instance_get(engine, uuid)["vm_state"] == "active", 15,
+                       "the held build to finish", cloud.logs)
+        else:  # nothing else can run the cast now: the conductor exited with it
+            time.sleep(1.0)
+            assert api.instance_get(engine, uuid)["host"] is None, cloud.logs()
+
+
+def test_hold_specs_parse_and_a_stop_hold_waits_for_the_stop(monkeypatch: pytest.MonkeyPatch) -> None:
+    from minicloud import debug_hold
+
+    assert debug_hold.Hold.parse("1.5") == debug_hold.Hold(1.5)
+    assert str(debug_hold.Hold.parse(" stop+0.5")) == "stop+0.5"
+    assert debug_hold.Hold.parse(99) == debug_hold.Hold(debug_hold.MAX_SECONDS)
+    for bad in ("soon", "stop+", "nan", "stop+x"):
+        with pytest.raises(ValueError, match=r"float|number"):
+            debug_hold.Hold.parse(bad)
+    stopping = threading.Event()
+    monkeypatch.setattr(debug_hold, "STOPPING", stopping)
+    done = threading.Event()
+    thread = threading.Thread(target=lambda: (debug_hold.Hold(0.0, after_stop=True).wait(), done.set()))
+    thread.start()
+    assert not done.wait(0.3)  # still held: no stop yet
+    stopping.set()
+    assert done.wait(2.0)
+    thread.join()

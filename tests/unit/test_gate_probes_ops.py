@@ -69,13 +69,15 @@ class _FakeAccess:
     def __init__(self, answers: list[Answer]) -> None:
         self.answers = answers
         self.log = ""
+        self.delays: list[str] = []
 
     def direct(self, host: str, service: str) -> Any:
         access = self
 
         class Client:
-            def slow_list(self, delay: float) -> Answer:
-                access.log += "x debug delay 0.50s on GET /v2.1/servers\n"
+            def slow_list(self, delay: str) -> Answer:
+                access.delays.append(delay)
+                access.log += f"x debug delay {delay}s on GET /v2.1/servers\n"
                 return access.answers.pop(0)
 
         return Client()
@@ -108,6 +110,17 @@ def test_probe_fails_a_stop_that_reset_its_held_requests(tmp_path: Path) -> None
 def test_probe_passes_a_stop_that_let_its_held_requests_finish(tmp_path: Path) -> None:
     check = _run_stop(tmp_path, [Answer(200), Answer(200)], dropped=False)
     assert check.status == "passed", check.summary
+
+
+def test_probe_holds_its_requests_until_the_stop_not_for_a_fixed_time(tmp_path: Path) -> None:
+    """A fixed hold raced a late stop on a loaded machine: the probe asks for stop+S."""
+    access = _FakeAccess([Answer(200), Answer(200)])
+    with Timeline(tmp_path / "timeline.jsonl") as timeline:
+        probe = shut.ShutdownProbe(access, timeline, hold_s=0.25)  # type: ignore[arg-type]
+        with probe.around("replace_service", ("controller-1", "compute-api", "1.1", 10.0), {}):
+            access.stop(False)
+        probe.close()
+    assert access.delays == ["stop+0.25", "stop+0.25"]
 
 
 def test_probe_ignores_other_operations_and_services(tmp_path: Path) -> None:

@@ -36,7 +36,7 @@ class RequestContext:
     project_name: str
     roles: tuple[str, ...]
     request_id: str = field(default_factory=lambda: f"req-{uuid.uuid4()}")
-    debug_hold: tuple[tuple[str, float], ...] = ()  # X-Minicloud-Debug-Hold (tests only)
+    debug_hold: tuple[tuple[str, str], ...] = ()  # X-Minicloud-Debug-Hold (tests only)
 
     @property
     def is_admin(self) -> bool:

@@ -18,9 +18,10 @@ class RequestContext:
     project_id: str | None = None
     user_id: str | None = None
     is_admin: bool = False
-    #: test hook: service -> seconds a cast is held there before it runs (honoured only by
-    #: services whose config has ``"debug_delay": true``; see DESIGN.md, "Public APIs").
-    debug_hold: dict[str, float] | None = None
+    #: test hook: service -> how long a cast is held there before it runs, ``SECONDS`` or
+    #: ``stop+SECONDS`` (``minicloud.debug_hold``; honoured only by services whose config has
+    #: ``"debug_delay": true``; see DESIGN.md, "Public APIs").
+    debug_hold: dict[str, str] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -25,6 +25,7 @@ from collections.abc import Callable
 from typing import Any
 
 from minicloud.context import RequestContext
+from minicloud.debug_hold import Hold
 from minicloud.objects import IncompatibleObjectVersion, ReleaseObjects, UnsupportedObjectError
 from minicloud.web import Request, Response, Router
 
@@ -184,15 +185,20 @@ class RPCServer:
 
     def _start_cast(self, method: str, func: Callable[..., Any], ctx: RequestContext,
                     args: dict[str, Any]) -> None:
-        hold = (ctx.debug_hold or {}).get(self.hold_as or "") if self.hold_as else None
+        spec = (ctx.debug_hold or {}).get(self.hold_as or "") if self.hold_as else None
+        try:
+            hold = Hold.parse(spec) if spec is not None else None
+        except ValueError:
+            LOG.warning("ignoring a malformed debug hold %r on cast %s", spec, method)
+            hold = None
 
         def run() -> None:
             try:
                 if hold:  # a deliberate hold (test hook), not a wait for a condition
                     instance = args.get("instance_uuid") or getattr(args.get("instance"), "uuid", None)
-                    LOG.info("debug hold %.2fs on cast %s (request %s, instance %s)", hold, method,
+                    LOG.info("debug hold %ss on cast %s (request %s, instance %s)", hold, method,
                              ctx.request_id, instance)
-                    threading.Event().wait(float(hold))
+                    hold.wait()
                 func(ctx, **args)
             except Exception:
                 LOG.exception("cast %s failed (request %s)", method, ctx.request_id)

@@ -20,6 +20,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from minicloud import debug_hold
+
 LOG = logging.getLogger("minicloud.web")
 
 
@@ -226,6 +228,7 @@ def serve(router: Router, bind: str, port: int, name: str, shutdown_timeout: flo
         pass
     LOG.info("%s stopping: no new connections, draining in-flight requests", name)
     server.stopping.set()
+    debug_hold.STOPPING.set()  # releases the test hooks' stop+ holds
     # Close the listener first: new connections are refused (not reset) and a
     # load balancer or client retries elsewhere.
     server.shutdown()

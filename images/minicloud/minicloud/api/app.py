@@ -23,13 +23,13 @@ from minicloud.auth import RequestContext, TokenValidator
 from minicloud.config import Config
 from minicloud.context import RequestContext as RpcContext
 from minicloud.db import api as db
+from minicloud.debug_hold import Hold
 from minicloud.rpc import ConductorAPI, RemoteError, ServiceUnreachable
 from minicloud.web import HTTPError, Request, Response
 
 LOG = logging.getLogger("minicloud.api")
 
 DEBUG_DELAY_HEADER = "X-Minicloud-Debug-Delay"
-MAX_DEBUG_DELAY_SECONDS = 30.0
 DEBUG_HOLD_HEADER = "X-Minicloud-Debug-Hold"
 CAST_RETRY_SECONDS = 10.0
 CAST_RETRY_INTERVAL = 0.2
@@ -121,7 +121,8 @@ ApiHandler = Callable[[ComputeApp, ApiRequest], "Response | dict[str, Any] | Non
 
 
 def _debug_delay(app: ComputeApp, request: Request) -> None:
-    """Hold the request for ``X-Minicloud-Debug-Delay`` seconds (only with ``"debug_delay": true``).
+    """Hold the request for ``X-Minicloud-Debug-Delay`` (only with ``"debug_delay": true``):
+    ``SECONDS`` or ``stop+SECONDS`` (until this service's stop began, then that long more).
 
     Exists so tests can have slow requests in flight when a service is stopped.
     """
@@ -129,16 +130,17 @@ def _debug_delay(app: ComputeApp, request: Request) -> None:
     if not raw or not app.debug_delay_allowed:
         return
     try:
-        delay = min(max(float(raw), 0.0), MAX_DEBUG_DELAY_SECONDS)
+        delay = Hold.parse(raw)
     except ValueError:
-        raise HTTPError(400, f"{DEBUG_DELAY_HEADER} must be a number of seconds", "badRequest") from None
-    LOG.info("debug delay %.2fs on %s %s", delay, request.method, request.path)
-    threading.Event().wait(delay)  # a deliberate hold, not a wait for a condition
+        raise HTTPError(400, f"{DEBUG_DELAY_HEADER} must be SECONDS or stop+SECONDS", "badRequest") from None
+    LOG.info("debug delay %ss on %s %s", delay, request.method, request.path)
+    delay.wait()
 
 
-def _debug_hold(app: ComputeApp, request: Request) -> tuple[tuple[str, float], ...]:
-    """``X-Minicloud-Debug-Hold: conductor=1.5,compute-agent=2`` (only with ``"debug_delay": true``):
-    the casts of this request are held that long in each named service before they run.
+def _debug_hold(app: ComputeApp, request: Request) -> tuple[tuple[str, str], ...]:
+    """``X-Minicloud-Debug-Hold: conductor=1.5,compute-agent=stop+0.5`` (only with
+    ``"debug_delay": true``): the casts of this request are held in each named service before
+    they run, for ``SECONDS`` or until that service's stop began and ``SECONDS`` more.
 
     Exists so tests can have a cast in flight when a conductor or compute agent is stopped.
     """
@@ -148,10 +150,11 @@ def _debug_hold(app: ComputeApp, request: Request) -> tuple[tuple[str, float], .
     holds = []
     try:
         for item in raw.split(","):
-            service, _, seconds = item.strip().partition("=")
-            holds.append((service.strip(), min(max(float(seconds), 0.0), MAX_DEBUG_DELAY_SECONDS)))
+            service, _, spec = item.strip().partition("=")
+            holds.append((service.strip(), str(Hold.parse(spec))))
     except ValueError:
-        raise HTTPError(400, f"{DEBUG_HOLD_HEADER} must be SERVICE=SECONDS[,...]", "badRequest") from None
+        raise HTTPError(400, f"{DEBUG_HOLD_HEADER} must be SERVICE=SECONDS[,...] "
+                             "(SECONDS or stop+SECONDS)", "badRequest") from None
     return tuple(holds)
 
 
