@@ -32,6 +32,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -116,6 +117,10 @@ class PhaseResult:
     @property
     def ok(self) -> bool:
         return not self.problems
+
+
+#: resources whose data plane is checked at once by a verify phase
+DATAPLANE_WORKERS = 8
 
 
 def _http(method: str, url: str, body: bytes | None = None, timeout: float = 2.0) -> tuple[int, bytes]:
@@ -285,6 +290,24 @@ class ResourcePhases:
         result.problems += identity_problems(resource.name, resource.server_id, address,
                                              _workload_health(address), host)
 
+    def _check_dataplanes(self, result: PhaseResult,
+                          targets: Sequence[tuple[Resource, str | None, str | None]]) -> None:
+        """Identity and value of each (resource, address, host) over the data plane, side by side
+        (an unreachable workload costs its timeouts once, not once per resource); the problems in
+        the resources' order."""
+        def one(target: tuple[Resource, str | None, str | None]) -> list[str]:
+            resource, address, host = target
+            scratch = PhaseResult(result.phase)
+            self._check_identity(scratch, resource, address or resource.address, host)
+            self._check_data(scratch, resource, address)
+            return scratch.problems
+
+        if targets:
+            workers = min(DATAPLANE_WORKERS, len(targets))
+            with ThreadPoolExecutor(workers, thread_name_prefix="verify") as pool:
+                for problems in pool.map(one, targets):
+                    result.problems += problems
+
     def verify(self, phase: str = "verify") -> PhaseResult:
         """Every resource as created in the API's current view (list and show), the workload on the
         address the API reports now its own, on the API's host, and its value intact.
@@ -301,13 +324,17 @@ class ResourcePhases:
                 listed = api_views(conn)
             except Exception as exc:  # the cloud's API is broken: a product failure, recorded
                 result.problems.append(f"the compute API cannot list servers: {type(exc).__name__}: {exc}")
-            for resource in self.resources:
-                self._verify_one(result, resource, conn, listed)
+            targets = []
+            for resource in self.resources:  # the API one by one (one connection), then the data plane
+                targets.append(self._verify_api(result, resource, conn, listed))
                 result.checked += 1
+            self._check_dataplanes(result, targets)
         return self._timed(phase, body)
 
-    def _verify_one(self, result: PhaseResult, resource: Resource, conn: Any,
-                    listed: dict[str, ServerView] | None) -> None:
+    def _verify_api(self, result: PhaseResult, resource: Resource, conn: Any,
+                    listed: dict[str, ServerView] | None) -> tuple[Resource, str | None, str | None]:
+        """The API's view of ``resource`` against its record; returns where its data plane is to be
+        checked: (resource, the address the API reports now, the API's host), None for unknown."""
         shown: ServerView | None = None
         if listed is not None:
             try:
@@ -323,22 +350,16 @@ class ResourcePhases:
                 result.problems += disagreement(resource.name, in_list, shown)
             shown = shown or in_list
         if shown is None:  # nothing to compare: the data plane at the recorded address still counts
-            self._check_identity(result, resource, resource.address, None)
-            self._check_data(result, resource)
-            return
+            return resource, None, None
         result.problems += view_problems(resource.name, resource.recorded(), shown)
-        address = shown.address or resource.address
-        self._check_identity(result, resource, address, shown.host)
-        self._check_data(result, resource, address)
+        return resource, shown.address or resource.address, shown.host
 
     def verify_dataplane(self, phase: str = "verify-dataplane") -> PhaseResult:
         """Only the data plane: every value readable over its floating address, from its own workload."""
         def body(result: PhaseResult) -> None:
             self._refresh()
-            for resource in self.resources:
-                self._check_identity(result, resource, resource.address, None)
-                self._check_data(result, resource)
-                result.checked += 1
+            self._check_dataplanes(result, [(resource, None, None) for resource in self.resources])
+            result.checked += len(self.resources)
         return self._timed(phase, body)
 
     def verify_api_down(self, stop_api: Callable[[], Sequence[str]], start_api: Callable[[], None],
@@ -356,10 +377,8 @@ class ResourcePhases:
                 if status is not None and status < 500:
                     result.problems.append(f"the compute API at {api_url} still answers {status} with "
                                            f"{', '.join(stopped)} stopped: the phase proves nothing")
-                for resource in self.resources:
-                    self._check_identity(result, resource, resource.address, None)
-                    self._check_data(result, resource)
-                    result.checked += 1
+                self._check_dataplanes(result, [(resource, None, None) for resource in self.resources])
+                result.checked += len(self.resources)
             finally:
                 start_api()
         return self._timed("verify-api-down", body)

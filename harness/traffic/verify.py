@@ -10,13 +10,15 @@ It fails fast: once ``GIVE_UP_AFTER`` requests in a row to one instance got
 no answer at all (timed out, refused), the instance is unreachable and its other
 keys are not asked one by one (766 keys at 2 s each took 29 minutes); one
 ``verify_abandoned`` event says how many were left, and the lost-write check
-counts them lost (never read back).
+counts them lost (never read back). The instances are read back side by side,
+so an unreachable one costs its few timeouts once, not once per instance.
 """
 from __future__ import annotations
 
 import time
 from collections import defaultdict
 from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from harness.checks.lost_writes import WRITE
@@ -27,6 +29,7 @@ from harness.traffic.probe import REUSED, HttpProbe, RequestRecorder
 
 RETRIES = 3  # a refused connection is retried; an answer (even 404) is final
 GIVE_UP_AFTER = 3  # requests in a row without any answer: the instance is unreachable, stop asking
+WORKERS = 8  # instances read back at once
 
 
 def acknowledged_keys(timeline_path: str | Path, since: float) -> dict[str, list[str]]:
@@ -46,37 +49,48 @@ def verify_writes(timeline_path: str | Path, timeline: Timeline, instances: Iter
     recorder = RequestRecorder(timeline)
     by_name = {instance.name: instance for instance in instances}
     deadline = time.monotonic() + deadline_s
-    missing = 0
-    for target, keys in sorted(acknowledged_keys(timeline_path, since).items()):
-        instance = by_name.get(target)
-        if instance is None:
-            continue
-        probe = HttpProbe(instance.host, instance.port, REUSED, timeout_s)
-        unanswered, last_error = 0, ""
-        try:
-            for index, key in enumerate(keys):
-                if unanswered >= GIVE_UP_AFTER:
-                    missing += len(keys) - index
-                    timeline.emit({"kind": "verify_abandoned", "t": time.monotonic(), "target": target,
-                                   "keys_left": len(keys) - index, "first_key": key,
-                                   "reason": f"{unanswered} requests in a row got no answer ({last_error})"})
+    acknowledged = acknowledged_keys(timeline_path, since)
+    work = [(by_name[target], keys) for target, keys in sorted(acknowledged.items()) if target in by_name]
+    if not work:
+        return 0
+
+    def one(item: tuple[InstanceTarget, list[str]]) -> int:
+        return _verify_instance(item[0], item[1], timeline, recorder, timeout_s, deadline)
+
+    with ThreadPoolExecutor(min(WORKERS, len(work)), thread_name_prefix="verify") as pool:
+        return sum(pool.map(one, work))
+
+
+def _verify_instance(instance: InstanceTarget, keys: list[str], timeline: Timeline, recorder: RequestRecorder,
+                     timeout_s: float, deadline: float) -> int:
+    """Read back one instance's keys on one reused connection; returns how many were not readable."""
+    target = instance.name
+    probe = HttpProbe(instance.host, instance.port, REUSED, timeout_s)
+    unanswered, last_error, missing = 0, "", 0
+    try:
+        for index, key in enumerate(keys):
+            if unanswered >= GIVE_UP_AFTER:
+                missing += len(keys) - index
+                timeline.emit({"kind": "verify_abandoned", "t": time.monotonic(), "target": target,
+                               "keys_left": len(keys) - index, "first_key": key,
+                               "reason": f"{unanswered} requests in a row got no answer ({last_error})"})
+                break
+            expected = key.rsplit("-", 1)[-1].lstrip("0").encode()
+            for attempt in range(RETRIES):
+                result = probe.request("GET", f"/kv/{key}")
+                unanswered = unanswered + 1 if result.status is None else 0
+                last_error = result.error or ""
+                if (result.status is not None or attempt == RETRIES - 1 or unanswered >= GIVE_UP_AFTER
+                        or time.monotonic() > deadline):
                     break
-                expected = key.rsplit("-", 1)[-1].lstrip("0").encode()
-                for attempt in range(RETRIES):
-                    result = probe.request("GET", f"/kv/{key}")
-                    unanswered = unanswered + 1 if result.status is None else 0
-                    last_error = result.error or ""
-                    if (result.status is not None or attempt == RETRIES - 1 or unanswered >= GIVE_UP_AFTER
-                            or time.monotonic() > deadline):
-                        break
-                    time.sleep(0.1 * (attempt + 1))
-                mismatch = result.ok and result.body.strip() != expected
-                ok = result.ok and not mismatch
-                missing += not ok
-                recorder.record(result, kind=DATAPLANE, target=target, conn=REUSED, source=VERIFY,
-                                op="verify", key=key, ok=ok,
-                                error=f"read back {result.body[:40]!r}, wrote {expected!r}"
-                                if mismatch else None)
-        finally:
-            probe.close()
+                time.sleep(0.1 * (attempt + 1))
+            mismatch = result.ok and result.body.strip() != expected
+            ok = result.ok and not mismatch
+            missing += 0 if ok else 1
+            recorder.record(result, kind=DATAPLANE, target=target, conn=REUSED, source=VERIFY,
+                            op="verify", key=key, ok=ok,
+                            error=f"read back {result.body[:40]!r}, wrote {expected!r}"
+                            if mismatch else None)
+    finally:
+        probe.close()
     return missing

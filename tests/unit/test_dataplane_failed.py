@@ -131,3 +131,40 @@ def test_read_back_gives_up_on_an_unreachable_instance(tmp_path: Path) -> None:
     assert len(verified) == 1  # the first key, after GIVE_UP_AFTER unanswered attempts; not 100 reads
     [abandoned] = [json.loads(line) for line in lines if '"verify_abandoned"' in line]
     assert abandoned["keys_left"] == 99
+
+
+def test_read_back_asks_the_instances_side_by_side(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two unreachable instances: each one's read-back starts before the other's gave up (one by one,
+    a timing-out instance delayed every one after it)."""
+    import threading
+
+    from harness.traffic.probe import ProbeResult
+
+    both_asked = threading.Barrier(2, timeout=5)
+
+    class SlowDeadProbe:
+        def __init__(self, host: str, port: int, conn: str, timeout_s: float) -> None:
+            self.first = True
+
+        def request(self, method: str, path: str) -> ProbeResult:
+            if self.first:  # one by one, the first instance would wait here for the second in vain
+                self.first = False
+                both_asked.wait()
+            return ProbeResult(0.0, 0.0, False, None, "TimeoutError: timed out", None, b"")
+
+        def close(self) -> None:
+            pass
+
+    monkeypatch.setattr(verify, "HttpProbe", SlowDeadProbe)
+    path = tmp_path / "timeline.jsonl"
+    with Timeline(path) as timeline:
+        for target in ("vm-1", "vm-2"):
+            for i in range(1, 11):
+                timeline.emit({"t": float(i), "end": float(i), "kind": "dataplane", "target": target,
+                               "conn": "reused", "source": "user", "op": "write", "ok": True,
+                               "key": f"k-{i:09d}"})
+    instances = [InstanceTarget(name, f"id-{name}", "127.0.0.1", 9) for name in ("vm-1", "vm-2")]
+    with Timeline(path) as timeline:
+        assert verify.verify_writes(path, timeline, instances, since=0.0) == 20
+    abandoned = [json.loads(line) for line in path.read_text().splitlines() if '"verify_abandoned"' in line]
+    assert sorted(a["target"] for a in abandoned) == ["vm-1", "vm-2"]

@@ -6,6 +6,7 @@ import json
 import os
 import secrets
 import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -52,12 +53,23 @@ def _spawn_untagged_root(run_id: str, tmp_path: Path, procs: list[subprocess.Pop
     return proc.pid
 
 
+def _environ(pid: int, timeout: float = 10.0) -> list[bytes]:
+    """A just-spawned process's environment: /proc reads it empty while the exec is under way (seen
+    on a loaded machine), so read until it is not."""
+    deadline = time.monotonic() + timeout
+    while True:
+        environ = Path(f"/proc/{pid}/environ").read_bytes()
+        if environ or time.monotonic() >= deadline:
+            return environ.split(b"\0")
+        time.sleep(0.05)
+
+
 def test_a_spawned_process_carries_its_run_id_and_resolved_results_root(
         tmp_path: Path, run_id: str, monkeypatch: pytest.MonkeyPatch,
         spawned: list[subprocess.Popen[bytes]]) -> None:
     monkeypatch.chdir(tmp_path)
     pid = _spawn_in(Path("relative-results"), run_id, monkeypatch, spawned)
-    environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+    environ = _environ(pid)
     assert f"{ROOT_ENV}={tmp_path.resolve() / 'relative-results'}".encode() in environ
     (found,) = [p for p in procutil.tagged_processes() if p.pid == pid]
     assert found.owner == Owner(str(tmp_path.resolve() / "relative-results"), run_id)

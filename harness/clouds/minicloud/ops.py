@@ -45,8 +45,6 @@ COMPUTE_RPC_SENDERS = ("conductor",)
 #: minicloud services (haproxy and other system services are not minicloud's).
 MINICLOUD_SERVICES = frozenset(s for services in ROLE_SERVICES.values() for s in services)
 POLL = 0.1
-#: passes in a row a terminal problem must be seen before a health gate fails on it early
-TERMINAL_POLLS = 3
 SERVICE_READY_TIMEOUT = 30.0
 LB_TIMEOUT = 30.0
 #: minicloud's side of the shared nova-style compute operations (harness.clouds.nova_compute):
@@ -312,17 +310,15 @@ class MinicloudOps(AdminConnection):
 
     def health_gate(self, expected: ExpectedReleases, timeout: float) -> HealthReport:
         deadline = time.monotonic() + timeout
-        persistent: set[str] = set()
-        seen = 0
+        self.probe.begin()
         while True:
             problems = self.probe.problems(expected)
             if not problems:
                 return HealthReport(True)
-            # A terminal problem (a server in ERROR) seen in TERMINAL_POLLS passes in a row fails the
-            # gate now: waiting out the timeout only delays the verdict (issue 11, fail fast).
-            persistent = (persistent & self.probe.terminal) if seen else set(self.probe.terminal)
-            seen = seen + 1 if persistent else 0
-            if seen >= TERMINAL_POLLS or time.monotonic() >= deadline:
+            # A problem the cloud will not mend (CloudProbe.terminal: a server stuck in ERROR, a
+            # data path broken while every service is healthy) fails the gate now: waiting out the
+            # timeout only delays the verdict (issue 11, fail fast).
+            if self.probe.terminal or time.monotonic() >= deadline:
                 return HealthReport(False, tuple(problems))
             time.sleep(POLL * 2)
 
