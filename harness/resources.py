@@ -142,11 +142,12 @@ def _floating(server: Any) -> str | None:
 
 
 def _workload_health(address: str) -> dict[str, Any] | None:
-    """The workload's ``GET /health`` on ``address`` (None: nothing sensible answered)."""
+    """The workload's ``GET /health`` on ``address`` (None: nothing sensible answered). A transport
+    error (refused, timed out) is raised as OSError: the address is unreachable."""
+    status, body = _http("GET", f"http://{address}/health")
     try:
-        status, body = _http("GET", f"http://{address}/health")
         answer = json.loads(body) if status == 200 else None
-    except (OSError, ValueError):
+    except ValueError:
         return None
     return answer if isinstance(answer, dict) else None
 
@@ -285,20 +286,21 @@ class ResourcePhases:
             result.problems.append(f"{resource.name}: {resource.key} reads {status} {body[:60]!r} "
                                    f"on {address}, wrote {resource.value!r}")
 
-    def _check_identity(self, result: PhaseResult, resource: Resource, address: str,
-                        host: str | None) -> None:
-        result.problems += identity_problems(resource.name, resource.server_id, address,
-                                             _workload_health(address), host)
-
     def _check_dataplanes(self, result: PhaseResult,
                           targets: Sequence[tuple[Resource, str | None, str | None]]) -> None:
         """Identity and value of each (resource, address, host) over the data plane, side by side
         (an unreachable workload costs its timeouts once, not once per resource); the problems in
-        the resources' order."""
+        the resources' order. An address that does not answer ``/health`` at all is reported
+        unreachable once, without a second timeout on its value."""
         def one(target: tuple[Resource, str | None, str | None]) -> list[str]:
             resource, address, host = target
+            address = address or resource.address
             scratch = PhaseResult(result.phase)
-            self._check_identity(scratch, resource, address or resource.address, host)
+            try:
+                health = _workload_health(address)
+            except OSError as exc:
+                return [f"{resource.name}: data plane {address} unreachable: {exc}"]
+            scratch.problems += identity_problems(resource.name, resource.server_id, address, health, host)
             self._check_data(scratch, resource, address)
             return scratch.problems
 
