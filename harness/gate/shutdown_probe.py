@@ -10,15 +10,16 @@ test hooks (the gate deploys minicloud with ``"debug_delay": true``):
   its handler when the stop begins (the plan drained the host from the load
   balancer already, so direct is the only way in).
 - ``replace_service(host, "conductor", ...)``: builds whose conductor cast is
-  held (``X-Minicloud-Debug-Hold: conductor=stop+S``) through the load balancer
-  before the conductor's drain, until one is held by ``host``'s conductor; the
-  conductor must finish it (the server reaches ACTIVE), not drop it.
+  held by ``host``'s conductor (``X-Minicloud-Debug-Hold: conductor@HOST=stop+S``;
+  another conductor runs it at once), booted through the load balancer in
+  batches before the conductor's drain until one is held there; the conductor
+  must finish it (the server reaches ACTIVE), not drop it.
 
 ``stop+S`` holds the work until the service's stop began and ``S`` (``HOLD_S``)
 more, so it is in flight at the stop on a machine of any speed. A fixed hold
 was a race: on a loaded CI machine the stop came after a 0.5 s hold had ended,
-and a conductor that drops its casts passed. A hold the stop never reaches (a
-build another conductor took) ends after minicloud's ``STOP_WAIT_S``.
+and a conductor that drops its casts passed. A hold the stop never reaches
+ends after minicloud's ``STOP_WAIT_S``.
 
 Every held request must answer 2xx; every held build must reach ACTIVE.
 The service's log says when its stop began; the summary counts the held work
@@ -60,9 +61,15 @@ HOLD_S = 0.5
 STOP_WAIT_S = 5.0
 #: slow requests sent to a compute-api just before its stop
 REQUESTS_PER_STOP = 2
-#: builds booted at once before a conductor stop, and at most in all, to get one held there
-BUILDS_AT_ONCE = 2
-MAX_BUILDS = 4
+#: builds booted in the first batch before a conductor stop, in each batch after it, and at most in
+#: all, to get one held by that conductor (the load balancer picks the conductor; the hold names
+#: the host, so a build that lands elsewhere is not held at all)
+FIRST_BATCH = 3
+NEXT_BATCH = 2
+MAX_BUILDS = 7
+#: how long to wait for a batch's builds to show up held in the conductor's log (the cast reaches
+#: the conductor before the boot's answer, so a hold shows within milliseconds)
+BATCH_SEEN_TIMEOUT = 1.0
 #: how long to wait for the held work to show up in the service's log
 SEEN_TIMEOUT = 3.0
 #: how long a held build may take to reach ACTIVE after its conductor's stop (clean builds on a
@@ -201,9 +208,9 @@ class ShutdownProbe(StepProbe):
         client = self.access.public()
         records: list[HeldWork] = []
         while len(records) < MAX_BUILDS:
-            for _ in range(BUILDS_AT_ONCE if not records else 1):
+            for _ in range(NEXT_BATCH if records else FIRST_BATCH):
                 records.append(self._boot(client, host))
-            if _poll(lambda: self.access.logs(host, service).count(marker) > before, SEEN_TIMEOUT / 2):
+            if _poll(lambda: self.access.logs(host, service).count(marker) > before, BATCH_SEEN_TIMEOUT):
                 break
         else:
             self.notes.append(f"{host}/{service}: none of {len(records)} held builds reached its "
@@ -229,7 +236,7 @@ class ShutdownProbe(StepProbe):
         self._builds += 1
         record = HeldWork("build", f"{host}/conductor", "load balancer", time.monotonic())
         answer: Answer = client.boot(f"{PROBE_PREFIX}shutdown-{self._builds}",
-                                     {HOLD_HEADER: f"conductor=stop+{self.hold_s:g}"})
+                                     {HOLD_HEADER: f"conductor@{host}=stop+{self.hold_s:g}"})
         if answer.ok and isinstance(answer.body, dict):
             record.server_id = str(answer.body["server"]["id"])
         else:

@@ -10,6 +10,7 @@ import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 import pytest
 from minicloud import db
@@ -92,24 +93,31 @@ def test_sigterm_waits_for_the_running_build(cloud_with_fake_dataplane: CoreClou
     wait_until(lambda: "compute-agent stopped" in agent.log(), 5, "the stop log line")
 
 
-@pytest.mark.parametrize(("release", "finished"), [("1.1", True), ("1.1+conductor-dropcasts", False)])
-def test_a_stop_plus_hold_is_in_flight_however_late_the_stop_comes(tmp_path: Path, release: str,
-                                                                     finished: bool) -> None:
-    """``conductor=stop+S`` holds the build cast until the conductor's stop and S more: with a
-    stop that comes well after S (a loaded machine), the cast is still in flight then, so a
-    conductor that drops casts on stop loses the build and a graceful one finishes it."""
+@contextlib.contextmanager
+def _two_conductors(tmp_path: Path, release: str) -> Iterator[tuple[CoreCloud, Any, Any]]:
+    """A cloud whose scheduler and agent use the controller's conductor, and a second conductor
+    (``release``, test hooks on) on compute-2: yields (cloud, that conductor, a client of it)."""
     cloud = CoreCloud(tmp_path, release="1.1")
     with _fake_dataplane(cloud):
         cloud.start("conductor")  # the one the scheduler and the agent use while the held one stops
         cloud.start("scheduler")
         cloud.start("compute-agent", "compute-1")
-        held_endpoints = cloud.endpoints(conductor_host="compute-2")
         conductor = cloud.start("conductor", "compute-2", release=release, debug_delay=True)
+        held_endpoints = cloud.endpoints(conductor_host="compute-2")
+        yield cloud, conductor, ConductorAPI(cloud.config(endpoints=held_endpoints))
+
+
+@pytest.mark.parametrize(("release", "finished"), [("1.1", True), ("1.1+conductor-dropcasts", False)])
+def test_a_stop_plus_hold_is_in_flight_however_late_the_stop_comes(tmp_path: Path, release: str,
+                                                                     finished: bool) -> None:
+    """``conductor@HOST=stop+S`` holds the build cast until that conductor's stop and S more: with
+    a stop that comes well after S (a loaded machine), the cast is still in flight then, so a
+    conductor that drops casts on stop loses the build and a graceful one finishes it."""
+    with _two_conductors(tmp_path, release) as (cloud, conductor, client):
         engine = db.connect(cloud.database)
         inst = api.instance_create(engine, {"name": "vm", "project_id": "p", "flavor_id": "1"})
         uuid = str(inst["uuid"])
-        ConductorAPI(cloud.config(endpoints=held_endpoints)).build_instances(
-            {"debug_hold": {"conductor": "stop+0.3"}}, uuid)
+        client.build_instances({"debug_hold": {"conductor@compute-2": "stop+0.3"}}, uuid)
         wait_until(lambda: "debug hold stop+0.3s" in conductor.log(), 10, "the held cast", conductor.log)
         time.sleep(1.0)  # a late stop: longer than the hold's 0.3 s
         assert api.instance_get(engine, uuid)["host"] is None  # still held
@@ -121,6 +129,26 @@ def test_a_stop_plus_hold_is_in_flight_however_late_the_stop_comes(tmp_path: Pat
         else:  # nothing else can run the cast now: the conductor exited with it
             time.sleep(1.0)
             assert api.instance_get(engine, uuid)["host"] is None, cloud.logs()
+
+
+def test_a_hold_for_another_hosts_conductor_is_not_honoured(tmp_path: Path) -> None:
+    with _two_conductors(tmp_path, "1.1") as (cloud, conductor, client):
+        engine = db.connect(cloud.database)
+        uuid = str(api.instance_create(engine, {"name": "vm", "project_id": "p", "flavor_id": "1"})["uuid"])
+        client.build_instances({"debug_hold": {"conductor@controller": "stop+0.3"}}, uuid)
+        wait_until(lambda: api.instance_get(engine, uuid)["vm_state"] == "active", 15,
+                   "the build (not held here)", cloud.logs)
+        assert "debug hold" not in conductor.log()
+
+
+def test_hold_keys_name_the_host_first_and_need_the_test_hooks_on() -> None:
+    from types import SimpleNamespace
+
+    from minicloud.debug_hold import hold_keys
+
+    on = SimpleNamespace(raw={"debug_delay": True}, host="controller-2")
+    assert hold_keys("conductor", on) == ("conductor@controller-2", "conductor")
+    assert hold_keys("conductor", SimpleNamespace(raw={}, host="controller-2")) == ()
 
 
 def test_hold_specs_parse_and_a_stop_hold_waits_for_the_stop(monkeypatch: pytest.MonkeyPatch) -> None:

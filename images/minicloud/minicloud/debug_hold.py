@@ -1,6 +1,8 @@
 """Test hooks that hold work in flight while a service stops (only with ``"debug_delay": true``).
 
-A hold is ``SECONDS`` (hold that long) or ``stop+SECONDS`` (hold until this
+A hold names a service (``conductor``: every conductor) or one service on one
+host (``conductor@controller-2``: only that one; the others run the cast at
+once). It is ``SECONDS`` (hold that long) or ``stop+SECONDS`` (hold until this
 process's graceful stop begins, at most ``STOP_WAIT_SECONDS``, then ``SECONDS``
 more). The second form makes "work in flight when the stop began" certain on a
 machine of any speed: with a fixed hold, a stop that comes later than the hold
@@ -12,6 +14,7 @@ from __future__ import annotations
 import math
 import threading
 from dataclasses import dataclass
+from typing import Any
 
 #: the longest a hold may last, either form (a test hook must not wedge a service)
 MAX_SECONDS = 30.0
@@ -49,3 +52,11 @@ class Hold:
         if self.after_stop:
             STOPPING.wait(STOP_WAIT_SECONDS)
         threading.Event().wait(self.seconds)
+
+
+def hold_keys(service: str, config: Any) -> tuple[str, ...]:
+    """The keys of a context's ``debug_hold`` that ``service`` on this host honours, most specific
+    first; none unless the config has ``"debug_delay": true``."""
+    if config.raw.get("debug_delay") is not True:
+        return ()
+    return (f"{service}@{config.host}", service)

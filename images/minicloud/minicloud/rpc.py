@@ -125,9 +125,11 @@ class RPCServer:
     """
 
     def __init__(self, endpoint: object, api_version: str, objects: ReleaseObjects,
-                 calls: set[str], casts: set[str], hold_as: str | None = None) -> None:
+                 calls: set[str], casts: set[str], hold_as: tuple[str, ...] = ()) -> None:
         self.endpoint = endpoint
-        self.hold_as = hold_as  # this service's name in a context's debug_hold (None: ignore it)
+        #: this service's keys in a context's debug_hold, most specific first (``conductor@HOST``,
+        #: ``conductor``); empty: ignore holds
+        self.hold_as = hold_as
         self.api_version = api_version
         self.objects = objects
         self.calls = calls
@@ -185,7 +187,8 @@ class RPCServer:
 
     def _start_cast(self, method: str, func: Callable[..., Any], ctx: RequestContext,
                     args: dict[str, Any]) -> None:
-        spec = (ctx.debug_hold or {}).get(self.hold_as or "") if self.hold_as else None
+        holds = ctx.debug_hold or {}
+        spec = next((holds[key] for key in self.hold_as if key in holds), None)
         try:
             hold = Hold.parse(spec) if spec is not None else None
         except ValueError:

@@ -25,6 +25,7 @@ from minicloud import objects
 from minicloud.config import PORTS, Config
 from minicloud.context import RequestContext, admin_context
 from minicloud.dataplane.healthz import add_healthz
+from minicloud.debug_hold import hold_keys
 from minicloud.defects import has_defect
 from minicloud.rpc import ConductorAPI, RemoteError, RPCServer, ServiceTooOld, ServiceUnreachable
 from minicloud.rpc_clients import Heartbeat, compute_rpc_url
@@ -220,7 +221,7 @@ def main(config: Config) -> int:
     manager = ComputeManager(config, conductor)
     server = RPCServer(manager, config.release.compute_rpc, objects.for_release(config.release),
                        calls=set(), casts=CASTS,
-                       hold_as="compute-agent" if config.raw.get("debug_delay") is True else None)
+                       hold_as=hold_keys("compute-agent", config))
     router = Router()
     add_healthz(router, config)
     server.mount(router)

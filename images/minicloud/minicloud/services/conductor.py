@@ -20,6 +20,7 @@ from minicloud.context import RequestContext
 from minicloud.dataplane.healthz import add_healthz
 from minicloud.dataplane.httpjson import CallError, call_json
 from minicloud.db import api
+from minicloud.debug_hold import hold_keys
 from minicloud.defects import has_defect
 from minicloud.reload import install_sighup_reload
 from minicloud.rpc import (
@@ -266,7 +267,7 @@ def main(config: Config) -> int:
         return 2
     manager = ConductorManager(config, engine)
     server = RPCServer(manager, CONDUCTOR_RPC_VERSION, manager.objects, CALLS, CASTS,
-                       hold_as="conductor" if config.raw.get("debug_delay") is True else None)
+                       hold_as=hold_keys("conductor", config))
     router = Router()
     add_healthz(router, config)
     server.mount(router)
