@@ -19,6 +19,7 @@ REQUEST_KINDS = (API, DATAPLANE)
 SAMPLER = "sampler"  # uniform probes: the basis of outage intervals and of latency baselines
 USER = "user"  # Locust users: openstacksdk mix, data-plane writers/readers
 VERIFY = "verify"  # the final read-back of every acknowledged write
+BURST = "burst"  # the harness's own write bursts across live migrations (harness.gate.migration_burst)
 
 
 @dataclass(frozen=True)

@@ -32,14 +32,13 @@ from collections.abc import Iterator
 from typing import Any
 
 from harness.checks.attribution import PLACEMENT
-from harness.checks.samples import VERIFY
+from harness.checks.samples import BURST, VERIFY
 from harness.gate.probes import PROBE_FACTORIES, ProbeContext, StepProbe
 from harness.timeline import Timeline
 from harness.traffic.plan import InstanceTarget
 from harness.traffic.probe import NEW, REUSED, HttpProbe, RequestRecorder
 from harness.verdict import Check, Evidence
 
-BURST = "burst"
 INTERVAL_S = 0.001  # between two writes of one connection kind: ~hundreds of writes per migration
 #: Connection kinds of the writers around one migration: a switch-over that refuses new
 #: connections for a few milliseconds is what they must not miss, hence two on new connections.
