@@ -126,7 +126,10 @@ def test_a_network_host_swap_starts_new_connection_probes_that_run_to_close(
         assert probe.tails == []  # not a watched host
         with probe.around("replace_service", ("network-1", "network", "1.1", 10.0), {}):
             pass
-        time.sleep(0.1)  # the upgrade goes on; the probes keep running (a test double's wait)
+        deadline = time.monotonic() + 10.0  # the upgrade goes on; the probes keep running
+        while (len([e for e in events(tmp_path / "t.jsonl") if e.get("source") == "burst"]) <= 5
+               and time.monotonic() < deadline):  # (a bound, not a timing: a loaded machine is slow)
+            time.sleep(0.05)
         probe.close()
     tail = [e for e in events(tmp_path / "t.jsonl") if e.get("source") == "burst"]
     assert len(tail) > 5
