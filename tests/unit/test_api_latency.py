@@ -100,9 +100,8 @@ def _with_burst(events: list[tuple[int, dict[str, Any]]], start: float, end: flo
     ``slow_ms`` slow while it runs (the machine busy with the harness's own load)."""
     out = []
     for _, event in events:
-        if event.get("source") == "opsampler" and start <= event["t"] < end:
-            event = {**event, "end": event["t"] + slow_ms / 1000}
-        out.append(event)
+        slowed = event.get("source") == "opsampler" and start <= event["t"] < end
+        out.append({**event, "end": event["t"] + slow_ms / 1000} if slowed else event)
     t = start
     while t < end:
         out.append({"t": t, "end": t + 0.002, "kind": "dataplane", "target": "vm-1", "conn": "new",
