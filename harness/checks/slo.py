@@ -166,7 +166,8 @@ def _api_latency(operations: Sequence[OperationLatency], slo: SloConfig) -> list
     return [Violation(
         API_LATENCY, o.operation,
         f"{o.operation} {o.growth_ms:.1f} ms slower {o.phase} the upgrade than before it (median "
-        f"{o.baseline_ms:.1f} -> {o.median_ms:.1f} ms over {o.baseline_count} and {o.count} requests, "
+        f"{o.baseline_ms:.1f} -> {o.median_ms:.1f} ms, baseline p75 {o.baseline_p75_ms:.1f} ms, over "
+        f"{o.baseline_count} and {o.count} requests, "
         f"beyond what the same service's version document slowed down); limit {o.limit_ms:.1f} ms "
         f"({slo.api_latency_ratio:g} x baseline, at least {slo.api_latency_floor_ms:g} ms)",
         o.window, None, [s.cite() for s in o.slowest]) for o in operations if o.regressed]
